@@ -1,0 +1,175 @@
+"""``robolabor`` command line: train, evaluate, solve, report, and the demo.
+
+Every command that produces numbers can print them as JSON (``--json``); bad
+input (a config key, a run directory, a checkpoint) ends with one clear line on
+stderr and a non-zero exit code instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ENV_ALIASES = {
+    "shift": "robolabor/DishwashingShift-v0",
+    "classic": "robolabor/DishwashingClassic-v0",
+}
+
+
+def _print(obj: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(obj, indent=2, default=float))
+        return
+    for key, value in obj.items():
+        if isinstance(value, list):
+            continue
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"{key:>28}: {value}")
+
+
+def _parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set sac.batch_size=128`` overrides (values parsed as YAML scalars)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from robolabor.experiments.config import load_config
+    from robolabor.experiments.trainer import resume_run, start_run
+
+    overrides = _parse_set(args.set)
+    if args.steps is not None:
+        overrides["train.total_steps"] = args.steps
+    if args.no_progress:
+        overrides["train.progress"] = False
+    if args.resume:
+        if args.config or args.seed is not None:
+            raise ValueError("--resume continues a run with its own config and seed; "
+                             "do not pass CONFIG or --seed with it")
+        result = resume_run(args.resume, overrides)
+    else:
+        if not args.config:
+            raise ValueError("train needs a CONFIG file (e.g. configs/shift_state.yaml) "
+                             "or --resume RUN_DIR")
+        if args.seed is not None:
+            overrides["train.seed"] = args.seed
+        cfg = load_config(args.config, overrides)
+        result = start_run(cfg, args.out, name=Path(args.config).stem)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from robolabor.experiments.evaluate import evaluate_run
+
+    _print(evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed), args.json)
+    return 0
+
+
+def cmd_optimum(args: argparse.Namespace) -> int:
+    from robolabor.envs.optimum import optimum_for_env
+    from robolabor.experiments.rollout import make_env
+
+    env_id = ENV_ALIASES.get(args.env, args.env)
+    env_config = {}
+    if args.config:
+        from robolabor.experiments.config import load_config
+
+        cfg = load_config(args.config)
+        env_id, env_config = cfg.env.id, cfg.env.config
+    opt = optimum_for_env(make_env(env_id, env_config))
+    _print({"env": env_id, **opt.to_json()}, args.json)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from robolabor.experiments.report import write_report
+
+    _print(write_report(args.run_dir), args.json)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from robolabor.experiments.demo import run_demo
+
+    _print(run_demo(out=args.out, steps=args.steps, seed=args.seed), args.json)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("demo", help="train state SAC on the shift task briefly and report")
+    d.add_argument("--out", default=None, help="run directory (default runs/demo-...)")
+    d.add_argument("--steps", type=int, default=None, help="env steps (default: demo's own)")
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train a run from a YAML config, or resume one")
+    t.add_argument("config", nargs="?", help="YAML config (configs/*.yaml)")
+    t.add_argument("--out", default=None, help="run directory (must be new)")
+    t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--steps", type=int, default=None, help="total env steps")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set sac.batch_size=128")
+    t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a run against the exact optimum")
+    e.add_argument("run_dir")
+    e.add_argument("--episodes", type=int, default=20)
+    e.add_argument("--seed", type=int, default=None, help="first eval seed (default: run's)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    o = sub.add_parser("optimum", help="solve a task exactly (DP with a Lagrange multiplier)")
+    o.add_argument("--env", default="shift", help="shift | classic | a registered id")
+    o.add_argument("--config", default=None, help="take env id and parameters from a config")
+    o.add_argument("--json", action="store_true")
+    o.set_defaults(func=cmd_optimum)
+
+    r = sub.add_parser("report", help="(re)write a run's report (markdown, html, figure)")
+    r.add_argument("run_dir")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from robolabor.experiments.runs import CheckpointError, RunDirError
+    from robolabor.schema import ConfigError
+
+    args = build_parser().parse_args(argv)
+    known: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, RunDirError,
+                                              ValueError, FileNotFoundError)
+    try:
+        from robolabor.experiments.trainer import TrainingFailed
+
+        known = known + (TrainingFailed,)
+        return int(args.func(args) or 0)
+    except known as exc:
+        print(f"robolabor {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"robolabor {args.command}: interrupted; resume with "
+              "`robolabor train --resume RUN_DIR`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

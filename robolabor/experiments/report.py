@@ -1,0 +1,138 @@
+"""A small report of one run: learning curve, economics, and the constraint.
+
+Everything in it is read from the run directory (evals.parquet, episodes.parquet,
+optimum.json, meta.json) so the report can be regenerated at any time and every
+number names its run (config hash, seed).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robolabor.experiments.runs import RunDir, read_table
+
+
+def _fmt(x: float, ci: float | None = None, digits: int = 2) -> str:
+    if ci is None or not np.isfinite(ci):
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits}f} ± {ci:.{digits}f}"
+
+
+def _steps_to(evals: list[dict], pct: float) -> tuple[int | None, float | None]:
+    for row in evals:
+        if row["pct_of_optimum"] >= pct:
+            return int(row["step"]), float(row["wall_seconds"])
+    return None, None
+
+
+def make_figure(run: RunDir, evals: list[dict], episodes: list[dict], optimum: dict,
+                path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.array([r["step"] for r in evals])
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    ax = axes[0, 0]
+    pct = np.array([r["pct_of_optimum"] for r in evals])
+    ci = np.array([r["pct_of_optimum_ci95"] for r in evals])
+    ax.plot(steps, pct, marker="o", label="SAC (deterministic eval)")
+    ax.fill_between(steps, pct - np.nan_to_num(ci), pct + np.nan_to_num(ci), alpha=0.25)
+    ax.axhline(100, color="k", lw=1, ls="--", label="exact optimum")
+    ax.set(title="Learning curve", xlabel="env steps", ylabel="% of optimal expected profit")
+    ax.legend(fontsize=8)
+    ax = axes[0, 1]
+    ax.plot(steps, [r["wage_parity"] for r in evals], marker="o", label="robot / human wage")
+    ax.axhline(optimum["parity"], color="g", ls="--", lw=1, label="optimal policy")
+    ax.axhline(1.0, color="k", lw=1, label="parity")
+    ax.set(title="Wage parity", xlabel="env steps", ylabel="ŵ_r / w_h")
+    ax.legend(fontsize=8)
+    ax = axes[1, 0]
+    ax.plot(steps, [r["pooled_error_rate"] for r in evals], marker="o", label="eval error rate")
+    ax.axhline(optimum["sla"], color="r", ls="--", lw=1, label="SLA e*")
+    ax.set(title="Quality vs SLA", xlabel="env steps", ylabel="broken / attempts")
+    ax.legend(fontsize=8)
+    ax = axes[1, 1]
+    ax.plot([r["step"] for r in episodes], [r["lambda"] for r in episodes], label="learned λ")
+    ax.axhline(optimum["lambda_star"], color="k", ls="--", lw=1, label="exact λ*")
+    ax.set(title="Shadow price of quality", xlabel="env steps", ylabel="$ per broken unit")
+    ax.legend(fontsize=8)
+    meta = run.read_meta()
+    fig.suptitle(f"{meta.get('env_id')} · encoder {meta.get('encoder')} · seed {meta.get('seed')}"
+                 f" · config {meta.get('config_hash')}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) -> dict[str, str]:
+    """Write report.md, report.html and report.png into the run directory."""
+    run = RunDir.open(Path(run_dir))
+    evals = read_table(run.evals_path)
+    episodes = read_table(run.episodes_path)
+    if not evals:
+        raise ValueError(f"{run.path}: no evaluation rows yet; nothing to report")
+    optimum = json.loads((run.path / "optimum.json").read_text())
+    meta = run.read_meta()
+    last = final_eval or evals[-1]
+    png = run.path / "report.png"
+    make_figure(run, evals, episodes, optimum, png)
+    s90, w90 = _steps_to(evals, 90.0)
+    s95, w95 = _steps_to(evals, 95.0)
+    lam_gap = (abs(last["lambda"] - optimum["lambda_star"]) / optimum["lambda_star"] * 100
+               if optimum["lambda_star"] > 0 else float("nan"))
+    rows = [
+        ("% of exact optimal expected profit",
+         _fmt(last["pct_of_optimum"], last.get("pct_of_optimum_ci95"), 1), "100"),
+        ("marginal product (units/h)", _fmt(last["mp"], last.get("mp_ci95"), 1),
+         f"{optimum['mp']:.1f}"),
+        ("wage parity ŵ_r / w_h", _fmt(last["wage_parity"], last.get("wage_parity_ci95")),
+         f"{optimum['parity']:.2f}"),
+        ("error rate (pooled) vs SLA", f"{last['pooled_error_rate']:.4f}",
+         f"{optimum['error_rate']:.4f} (SLA {optimum['sla']:.3f})"),
+        ("profit per episode ($)", _fmt(last["profit"], last.get("profit_ci95")),
+         f"{optimum['expected_profit']:.2f}"),
+        ("λ ($ per broken unit)", f"{last['lambda']:.3f}", f"{optimum['lambda_star']:.3f}"),
+    ]
+    table = "\n".join(f"| {a} | {b} | {c} |" for a, b, c in rows)
+    reach = (f"- 90% of optimum first reached at {s90} env steps ({w90:.0f} s)\n" if s90
+             else "- 90% of optimum not reached in this run\n")
+    reach += (f"- 95% of optimum first reached at {s95} env steps ({w95:.0f} s)\n" if s95
+              else "- 95% of optimum not reached in this run\n")
+    sla_ok = last["pooled_error_rate"] <= optimum["sla"] * 1.05
+    md = f"""# robolabor run report
+
+Run `{run.path}` · env `{meta.get('env_id')}` · encoder `{meta.get('encoder')}` ·
+seed {meta.get('seed')} · config hash `{meta.get('config_hash')}` ·
+{last['step']} env steps · {last['wall_seconds']:.0f} s wall-clock.
+Evaluation: {len(last['profit_episodes'])} deterministic episodes, common random numbers,
+mean ± 95% CI.
+
+| metric | learned policy | exact optimum |
+|---|---|---|
+{table}
+
+{reach}- SLA {'met' if sla_ok else 'NOT met'} in evaluation (pooled error rate
+  {last['pooled_error_rate']:.4f} vs e* = {optimum['sla']:.3f}, 5% tolerance)
+- learned λ is {lam_gap:.0f}% away from λ* (nan when λ* = 0)
+
+![learning curve, parity, quality, λ](report.png)
+"""
+    (run.path / "report.md").write_text(md)
+    body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td>"
+                   f"<td>{html.escape(c)}</td></tr>" for a, b, c in rows)
+    page = (f"<!doctype html><meta charset='utf-8'><title>robolabor report</title>"
+            f"<h1>robolabor run report</h1><p>{html.escape(str(run.path))} · config "
+            f"{html.escape(str(meta.get('config_hash')))} · seed {meta.get('seed')}</p>"
+            f"<table border=1 cellpadding=4><tr><th>metric</th><th>learned</th>"
+            f"<th>optimum</th></tr>{body}</table><pre>{html.escape(reach)}</pre>"
+            f"<img src='report.png' alt='curves'>")
+    (run.path / "report.html").write_text(page)
+    return {"markdown": str(run.path / "report.md"), "html": str(run.path / "report.html"),
+            "figure": str(png)}
