@@ -5,6 +5,8 @@ import gymnasium as gym
 _ENVS = {
     "robolabor/DishwashingClassic-v0": "robolabor.envs.classic:DishwashingClassicEnv",
     "robolabor/DishwashingShift-v0": "robolabor.envs.shift:DishwashingShiftEnv",
+    "robolabor/DishwashingShiftVideo-v0": "robolabor.envs.video:DishwashingShiftVideoEnv",
+    "robolabor/DishwashingClassicVideo-v0": "robolabor.envs.video:DishwashingClassicVideoEnv",
 }
 
 

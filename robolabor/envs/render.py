@@ -10,7 +10,9 @@ Layout (rows y, columns x; 2-pixel margin kept free for the error flash)::
 
     y  2- 5  clock: shift progress, left to right           (yellow)
     y  7- 9  arrival intensity: arrival_rate / peak          (purple)
-    x  2-15  backlog: stacked dishes, filled from the bottom (blue)
+    x  2-15  backlog (y 14-61): stacked dishes from the bottom (blue); the height is
+             ceil(48 * backlog / cap), so any backlog shows and quarters of the
+             cap fall on exact 12-pixel steps
     x 19-46  rack (y 12-39): the dish on the rack, one shape AND colour per type
              good items this step (y 42-45): one green square each, up to 7
              error budget (y 48-52): error rate / SLA; the white tick is the
@@ -26,6 +28,7 @@ so a frame is a copy of the background plus a dozen slice assignments
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -40,7 +43,7 @@ STATE_KEYS = (
 # Regions as (y0, y1, x0, x1), half-open.
 CLOCK = (2, 6, 2, 62)
 ARRIVAL = (7, 10, 2, 62)
-BACKLOG = (12, 62, 2, 16)
+BACKLOG = (14, 62, 2, 16)
 RACK = (12, 40, 19, 47)
 GOOD = (42, 46, 19, 47)
 BUDGET = (48, 53, 19, 47)
@@ -158,7 +161,7 @@ def render_frame(state: Mapping, out: np.ndarray | None = None) -> np.ndarray:
     f[y0:y1, x0:x0 + n] = ARRIVAL_RGB
 
     y0, y1, x0, x1 = BACKLOG
-    h = int(_frac(state["backlog"], state["backlog_cap"]) * _BACKLOG_H + 0.5)
+    h = math.ceil(_frac(state["backlog"], state["backlog_cap"]) * _BACKLOG_H - 1e-9)
     if h:
         f[y1 - h:y1, x0:x1] = _STACK[_BACKLOG_H - h:]
 
