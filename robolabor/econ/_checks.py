@@ -26,7 +26,8 @@ def as_float_array(name: str, x, *, ndim: tuple[int, ...] = (0, 1)) -> np.ndarra
                              f"got shape {arr.shape}")
     if arr.size and not np.isfinite(arr).all():
         bad = np.flatnonzero(~np.isfinite(arr.ravel()))[0]
-        raise EconInputError(f"{name}: must be finite, got {arr.ravel()[bad]!r} at flat index {bad}")
+        raise EconInputError(f"{name}: must be finite, got {arr.ravel()[bad]!r} "
+                             f"at flat index {bad}")
     return arr
 
 

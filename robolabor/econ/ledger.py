@@ -108,7 +108,7 @@ def window_ledger(good, broken, hours, prices, damage_costs, operating_cost, hum
         revenue, damage = good_n * p[0], broken_n * c[0]
     else:
         good_n, broken_n = g.sum(axis=1), b.sum(axis=1)
-        revenue, damage = g @ p, b @ c
+        revenue, damage = np.einsum("nk,k->n", g, p), np.einsum("nk,k->n", b, c)
     attempts = good_n + broken_n
     mp = good_n / h
     error_rate = np.divide(broken_n, attempts, out=np.zeros(n), where=attempts > 0)

@@ -1,0 +1,506 @@
+"""A sector of establishments that replace human dishwashers by learning robots (ECONOMICS.md §6).
+
+Each month: the wage index gives w_h → the robot's productivity follows a
+learning curve, which sets its implied wage, the spread and the customer price
+→ each establishment moves towards robots at a rate that rises smoothly with
+its unit-cost saving net of its own adjustment hurdle, and with how many others
+already use robots → sector output, labor
+demand, TFP and unit costs → the sector price passes through part of the
+unit-cost change → the market wage answers human labor demand → next month's
+wage index. The customer price follows the scenario's pricing rule, floored at
+the platform's cost per billed hour (it does not rent robots at a loss). The
+prototype only drew this loop; here it runs, vectorised over
+establishments (a million for ten years in seconds).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import curve_fit
+
+from robolabor.econ._checks import EconInputError, as_float_array
+
+__all__ = ["MacroConfigError", "Scenario", "load_scenario", "LearningCurve",
+           "fit_learning_curve", "MacroResult", "simulate", "npv", "npv_sensitivity",
+           "macro_figure"]
+
+
+class MacroConfigError(ValueError):
+    """A scenario key is unknown, of the wrong type or out of range."""
+
+
+def _f(default, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, doc=""):
+    return dataclasses.field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open,
+                                                        "hi_open": hi_open, "choices": choices,
+                                                        "doc": doc})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Assumptions of one sector simulation. Rates are annual unless the name says monthly;
+    money is nominal $ at month 0 prices; every field is range-checked on construction."""
+
+    name: str = _f("baseline")
+    n_establishments: int = _f(100_000, 1, 20_000_000)
+    months: int = _f(120, 1, 1200)
+    # labor market (exogenous)
+    initial_human_wage: float = _f(18.0, 0, 1e4, lo_open=True, doc="$/h")
+    wage_growth_annual: float = _f(0.03, -0.5, 1.0, doc="trend growth of the nominal market wage")
+    inflation_annual: float = _f(0.02, -0.5, 1.0, doc="economy-wide price level growth")
+    labor_supply_growth_annual: float = _f(0.0, -0.5, 0.5)
+    labor_supply_elasticity: float = _f(1.0, 0, 100, lo_open=True)
+    sector_labor_share: float = _f(0.1, 0, 1, doc="share of the local labor market in this sector")
+    wage_alpha: float = _f(0.1, 0, 1, lo_open=True, doc="EMA weight of a new market observation")
+    human_mp: float = _f(60.0, 0, 1e5, lo_open=True, doc="units/h")
+    # the robot
+    output_price: float = _f(0.30, 0, 1e4, lo_open=True, doc="$ per good unit at month 0")
+    damage_cost: float = _f(1.0, 0, 1e4, doc="$ per broken unit at month 0")
+    robot_error_rate: float = _f(0.02, 0, 0.99)
+    mp_0: float = _f(80.0, 0, 1e5, lo_open=True, doc="default learning curve: units/h at t = 0")
+    mp_inf: float = _f(110.0, 0, 1e5, lo_open=True)
+    tau_months: float = _f(24.0, 0, 1e4, lo_open=True)
+    env_steps_per_month: float = _f(10_000.0, 0, 1e12, lo_open=True,
+                                    doc="training steps per month, for curves fitted in steps")
+    pricing_rule: str = _f("split", choices=("split", "capped"))
+    s_plat: float = _f(0.65, 0, 1)
+    eps_parity: float = _f(0.05, 0, 10)
+    robot_operating_cost: float = _f(0.10, 0, 1e4, doc="$ per robot-hour (energy)")
+    robot_capex_per_hour: float = _f(8.0, 0, 1e4, doc="amortised hardware, $ per fleet hour")
+    # product market
+    price_pass_through: float = _f(0.8, 0, 1)
+    demand_elasticity: float = _f(0.5, 0, 10)
+    demand_growth_annual: float = _f(0.0, -0.5, 1.0)
+    # establishments
+    mean_monthly_units: float = _f(12_000.0, 0, 1e9, lo_open=True, doc="median establishment")
+    size_sigma: float = _f(1.0, 0, 5)
+    hurdle_mean: float = _f(0.15, 0, 10, doc="mean unit-cost saving needed to adopt")
+    hurdle_sigma: float = _f(0.5, 0, 5)
+    hurdle_size_elasticity: float = _f(0.3, 0, 2, doc="large sites amortise adjustment costs")
+    adoption_innovation: float = _f(0.01, 0, 1, doc="monthly hazard with no adopters yet")
+    adoption_imitation: float = _f(0.15, 0, 10, doc="extra hazard per unit of robot share")
+    adoption_temperature: float = _f(0.05, 0, 10, lo_open=True)
+    initial_adoption: float = _f(0.0, 0, 1)
+    # finance
+    discount_rate_annual: float = _f(0.10, 0, 1)
+    utilisation: float = _f(0.8, 0, 1, lo_open=True)
+    churn_monthly: float = _f(0.01, 0, 1, hi_open=True)
+    sens_discount_rates: tuple = _f((0.05, 0.10, 0.15), 0, 1)
+    sens_utilisations: tuple = _f((0.6, 0.8, 1.0), 0, 1, lo_open=True)
+    sens_churns: tuple = _f((0.0, 0.01, 0.03), 0, 1, hi_open=True)
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            value = _check_value(f, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+
+    @classmethod
+    def from_dict(cls, data) -> Scenario:
+        if not isinstance(data, dict):
+            raise MacroConfigError(f"scenario: expected a mapping, got {type(data).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise MacroConfigError(f"scenario: unknown key(s) {unknown}; allowed: {sorted(names)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
+                for f in dataclasses.fields(self)}
+
+
+def _check_number(name, value, meta, want_int):
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise MacroConfigError(f"{name}: expected {'an integer' if want_int else 'a number'}, "
+                               f"got {type(value).__name__} {value!r}")
+    if want_int and not isinstance(value, int | np.integer):
+        raise MacroConfigError(f"{name}: expected an integer, got {value!r}")
+    if not math.isfinite(value):
+        raise MacroConfigError(f"{name}: must be finite, got {value!r}")
+    lo, hi = meta["lo"], meta["hi"]
+    if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
+        raise MacroConfigError(f"{name}: must be {'>' if meta['lo_open'] else '>='} {lo}, "
+                               f"got {value!r}")
+    if hi is not None and (value > hi or (meta["hi_open"] and value == hi)):
+        raise MacroConfigError(f"{name}: must be {'<' if meta['hi_open'] else '<='} {hi}, "
+                               f"got {value!r}")
+    return int(value) if want_int else float(value)
+
+
+def _check_value(f, value):
+    meta, kind = f.metadata, type(f.default)
+    if kind is str:
+        if not isinstance(value, str):
+            raise MacroConfigError(f"{f.name}: expected text, got {type(value).__name__} "
+                                   f"{value!r}")
+        if meta["choices"] and value not in meta["choices"]:
+            raise MacroConfigError(f"{f.name}: must be one of {list(meta['choices'])}, "
+                                   f"got {value!r}")
+        return value
+    if kind is tuple:
+        if not isinstance(value, list | tuple) or not value:
+            raise MacroConfigError(f"{f.name}: expected a non-empty list of numbers, got {value!r}")
+        return tuple(_check_number(f"{f.name}[{i}]", v, meta, False) for i, v in enumerate(value))
+    return _check_number(f.name, value, meta, kind is int)
+
+
+def _parse_scalar(text: str, where: str):
+    t = text.strip()
+    if t in ("true", "True"):
+        return True
+    if t in ("false", "False"):
+        return False
+    if t in ("null", "~", ""):
+        return None
+    if t.startswith("[") and t.endswith("]"):
+        inner = t[1:-1].strip()
+        return [_parse_scalar(x, where) for x in inner.split(",")] if inner else []
+    if t[0] in "'\"":
+        if len(t) < 2 or t[-1] != t[0]:
+            raise MacroConfigError(f"{where}: unterminated string {t!r}")
+        return t[1:-1]
+    try:
+        return ast.literal_eval(t) if not t.lower().startswith(("nan", "inf")) else float(t)
+    except (ValueError, SyntaxError):
+        return t
+
+
+def load_scenario(path) -> Scenario:
+    """Read a flat ``key: value`` YAML file (scalars and ``[a, b]`` lists) into a Scenario.
+
+    A small reader keeps the economics free of non-numeric dependencies; nested
+    mappings are rejected with the line that holds them.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise MacroConfigError(f"path: no scenario file at {p}")
+    data: dict = {}
+    for lineno, raw in enumerate(p.read_text().splitlines(), start=1):
+        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
+        if not line.strip() or line.strip() == "---":
+            continue
+        where = f"{p}:{lineno}"
+        if line[0].isspace():
+            raise MacroConfigError(f"{where}: nested values are not supported ({raw.strip()!r})")
+        key, sep, value = line.partition(":")
+        if not sep or not key.strip():
+            raise MacroConfigError(f"{where}: expected 'key: value', got {raw!r}")
+        key = key.strip()
+        if key in data:
+            raise MacroConfigError(f"{where}: duplicate key {key!r}")
+        if not value.strip():
+            raise MacroConfigError(f"{where}: {key}: missing value (nested values are not "
+                                   "supported)")
+        data[key] = _parse_scalar(value, f"{where}: {key}")
+    return Scenario.from_dict(data)
+
+
+# --------------------------------------------------------------------------- learning curve
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """``mp(x) = mp_inf − (mp_inf − mp_0)·exp(−x/tau)``; x in ``unit`` ('months' or 'env_steps')."""
+
+    mp_0: float
+    mp_inf: float
+    tau: float
+    unit: str = "months"
+    rmse: float | None = None
+    n_points: int = 0
+
+    def __post_init__(self):
+        for k in ("mp_0", "mp_inf", "tau"):
+            v = getattr(self, k)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v >= 0):
+                raise EconInputError(f"{k}: must be a finite number >= 0, got {v!r}")
+        if self.tau <= 0:
+            raise EconInputError(f"tau: must be > 0, got {self.tau!r}")
+        if self.unit not in ("months", "env_steps"):
+            raise EconInputError(f"unit: must be 'months' or 'env_steps', got {self.unit!r}")
+
+    def __call__(self, x) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        return self.mp_inf - (self.mp_inf - self.mp_0) * np.exp(-x / self.tau)
+
+    def at_months(self, months, env_steps_per_month: float) -> np.ndarray:
+        m = np.asarray(months, dtype=float)
+        return self(m * env_steps_per_month if self.unit == "env_steps" else m)
+
+
+def _curve(x, mp_0, mp_inf, tau):
+    return mp_inf - (mp_inf - mp_0) * np.exp(-x / tau)
+
+
+def fit_learning_curve(env_steps, mp) -> LearningCurve:
+    """Least-squares fit of the exponential learning curve to checkpoint evaluations.
+
+    env_steps: (n,) training steps >= 0 of each checkpoint; mp: (n,) evaluated MP
+    (units/h), e.g. the across-seed mean. Needs at least 3 distinct steps.
+    """
+    x = as_float_array("env_steps", env_steps, ndim=(1,))
+    y = as_float_array("mp", mp, ndim=(1,))
+    if x.shape != y.shape:
+        raise EconInputError(f"mp: shape {y.shape} does not match env_steps {x.shape}")
+    if (x < 0).any() or (y < 0).any():
+        raise EconInputError("env_steps, mp: must be >= 0")
+    if np.unique(x).shape[0] < 3:
+        raise EconInputError(f"env_steps: need at least 3 distinct checkpoints, got "
+                             f"{np.unique(x).shape[0]}")
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    span = float(x[-1] - x[0]) or 1.0
+    tail = y[-max(1, len(y) // 5):].mean()
+    p0 = [float(y[0]), float(tail), span / 3]
+    try:
+        (m0, minf, tau), _ = curve_fit(_curve, x, y, p0=p0,
+                                       bounds=([0, 0, span * 1e-4], [np.inf, np.inf, span * 100]),
+                                       maxfev=10_000)
+    except (RuntimeError, ValueError) as exc:
+        raise EconInputError(f"mp: the learning curve could not be fitted ({exc})") from None
+    rmse = float(np.sqrt(np.mean((_curve(x, m0, minf, tau) - y) ** 2)))
+    return LearningCurve(float(m0), float(minf), float(tau), unit="env_steps", rmse=rmse,
+                         n_points=int(x.shape[0]))
+
+
+# --------------------------------------------------------------------------- simulation
+
+_SERIES = ("month", "price_level", "market_wage", "wage_index", "real_wage", "robot_mp",
+           "implied_wage", "wage_parity", "robot_price", "ulc_robot", "ulc_human", "rho_ulc",
+           "rho_hour", "adoption_share", "robot_output_share", "output", "human_hours",
+           "robot_hours", "labor_demand_index", "unit_cost", "sector_price", "tfp",
+           "platform_revenue", "platform_cash_flow")
+
+
+@dataclass(frozen=True)
+class MacroResult:
+    """Monthly series, (months,) arrays; money nominal $.
+
+    ``adoption_share``: mean robot share over establishments; ``robot_output_share``:
+    output-weighted. ``labor_demand_index``: human hours relative to month 0.
+    ``tfp``: output per cost-weighted input (human hours at w_h(0), robot hours at
+    month-0 operating + capex cost), 1 at month 0. ``platform_cash_flow``: revenue
+    minus operating cost minus capex of a fleet sized for ``utilisation``.
+    """
+
+    scenario: Scenario
+    seed: int
+    learning_curve: LearningCurve
+    series: dict
+    npv: float
+    sensitivity: dict
+
+    def __getattr__(self, name):
+        series = self.__dict__.get("series", {})
+        if name in series:
+            return series[name]
+        raise AttributeError(name)
+
+    def to_table(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self.series.items()}
+
+    def sensitivity_table(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(v) for k, v in self.sensitivity.items()}
+
+
+def _monthly(rate_annual: float) -> float:
+    return (1.0 + rate_annual) ** (1.0 / 12.0) - 1.0
+
+
+def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
+             seed: int = 0) -> MacroResult:
+    """Run the sector for ``scenario.months`` months; deterministic given ``seed``."""
+    sc = scenario
+    if not isinstance(sc, Scenario):
+        raise MacroConfigError(f"scenario: expected a Scenario, got {type(sc).__name__}")
+    if learning_curve is None:
+        learning_curve = LearningCurve(sc.mp_0, sc.mp_inf, sc.tau_months, unit="months")
+    if not isinstance(learning_curve, LearningCurve):
+        raise EconInputError(f"learning_curve: expected a LearningCurve, got "
+                             f"{type(learning_curve).__name__}")
+    rng = np.random.default_rng(seed)
+    n, T = sc.n_establishments, sc.months
+
+    # heterogeneous establishments: size (units/month) and adoption hurdle
+    size = sc.mean_monthly_units * rng.lognormal(0.0, sc.size_sigma, n)
+    hurdle = (sc.hurdle_mean * rng.lognormal(-0.5 * sc.hurdle_sigma**2, sc.hurdle_sigma, n)
+              * (size / sc.mean_monthly_units) ** (-sc.hurdle_size_elasticity))
+    hurdle_t = hurdle / sc.adoption_temperature  # scaled once, reused every month
+    total_size = float(size.sum())
+    u = np.full(n, 1.0 - sc.initial_adoption)  # human share of each establishment's work
+    buf = np.empty(n)
+
+    months = np.arange(T)
+    level = (1.0 + _monthly(sc.inflation_annual)) ** months
+    w_trend = sc.initial_human_wage * (1.0 + _monthly(sc.wage_growth_annual)) ** months
+    supply = (1.0 + _monthly(sc.labor_supply_growth_annual)) ** months
+    demand_trend = (1.0 + _monthly(sc.demand_growth_annual)) ** months
+    mp_r = np.maximum(learning_curve.at_months(months, sc.env_steps_per_month), 1e-9)
+    e = sc.robot_error_rate
+    dmg_per_good = e / (1.0 - e)  # broken units per good unit at a fixed error rate
+
+    out = {k: np.empty(T) for k in _SERIES}
+    w_h = sc.initial_human_wage
+    p_real = sc.output_price
+    uc_real0 = y_per_x0 = human0 = None
+    robot_share = sc.initial_adoption
+    cost0 = sc.robot_operating_cost + sc.robot_capex_per_hour
+    for t in range(T):
+        price = p_real * level[t]
+        implied = mp_r[t] * (price - sc.damage_cost * level[t] * dmg_per_good)
+        spread = implied - w_h if implied > w_h * (1.0 + sc.eps_parity) else 0.0
+        capture_h = sc.s_plat * spread
+        if sc.pricing_rule == "split":
+            robot_price = w_h + capture_h if implied > w_h else implied
+        else:
+            robot_price = min(max(0.0, implied - (spread - capture_h)), w_h)
+        # the platform does not rent below its own cost per billed hour
+        robot_price = max(robot_price, (sc.robot_operating_cost + sc.robot_capex_per_hour
+                                        / sc.utilisation) * level[t])
+        ulc_r = robot_price / mp_r[t]
+        ulc_h = w_h / sc.human_mp
+        rho = ulc_r / ulc_h
+
+        # smooth adoption: hazard h_i = speed·σ((saving − hurdle_i)/temperature), where speed
+        # grows with last month's robot share (Bass-style diffusion: firms see others adopt),
+        # moves the human share u_i = 1 − a_i by u_i ← u_i·(1 − h_i); in place, no temporaries
+        speed = min(1.0, sc.adoption_innovation + sc.adoption_imitation * robot_share)
+        np.subtract(hurdle_t, (1.0 - rho) / sc.adoption_temperature, out=buf)
+        np.exp(np.minimum(buf, 700.0, out=buf), out=buf)
+        buf += 1.0
+        np.divide(-speed, buf, out=buf)
+        buf += 1.0
+        u *= buf
+        robot_share = 1.0 - float(np.einsum("i,i->", u, size)) / total_size
+
+        demand = demand_trend[t] * (p_real / sc.output_price) ** (-sc.demand_elasticity)
+        output = demand * total_size
+        robot_hours = output * robot_share / mp_r[t]
+        human_hours = output * (1.0 - robot_share) / sc.human_mp
+        unit_cost = (human_hours * w_h + robot_hours * robot_price) / output
+        x_input = sc.initial_human_wage * human_hours + cost0 * robot_hours
+        if t == 0:
+            uc_real0, human0 = unit_cost / level[0], max(human_hours, 1e-12)
+            y_per_x0 = output / x_input
+        revenue = robot_price * robot_hours
+        cash = (revenue - sc.robot_operating_cost * level[t] * robot_hours
+                - sc.robot_capex_per_hour * level[t] * robot_hours / sc.utilisation)
+
+        row = out
+        row["month"][t] = t
+        row["price_level"][t] = level[t]
+        row["wage_index"][t] = w_h
+        row["real_wage"][t] = w_h / level[t]
+        row["robot_mp"][t] = mp_r[t]
+        row["implied_wage"][t] = implied
+        row["wage_parity"][t] = implied / w_h
+        row["robot_price"][t] = robot_price
+        row["ulc_robot"][t] = ulc_r
+        row["ulc_human"][t] = ulc_h
+        row["rho_ulc"][t] = rho
+        row["rho_hour"][t] = robot_price / w_h
+        row["adoption_share"][t] = 1.0 - float(u.mean())
+        row["robot_output_share"][t] = robot_share
+        row["output"][t] = output
+        row["human_hours"][t] = human_hours
+        row["robot_hours"][t] = robot_hours
+        row["labor_demand_index"][t] = human_hours / human0
+        row["unit_cost"][t] = unit_cost
+        row["sector_price"][t] = price
+        row["tfp"][t] = (output / x_input) / y_per_x0
+        row["platform_revenue"][t] = revenue
+        row["platform_cash_flow"][t] = cash
+
+        # feedback: pass-through of real unit-cost changes; wage answers labor demand
+        p_real = max(1e-9, sc.output_price + sc.price_pass_through
+                     * (unit_cost / level[t] - uc_real0))
+        rel_demand = 1.0 - sc.sector_labor_share + sc.sector_labor_share * human_hours / human0
+        market = w_trend[t] * (rel_demand / supply[t]) ** (1.0 / sc.labor_supply_elasticity)
+        out["market_wage"][t] = market
+        w_h = sc.wage_alpha * market + (1.0 - sc.wage_alpha) * w_h
+
+    series = {k: v for k, v in out.items()}
+    series["month"] = months
+    base_npv = npv(series, sc.discount_rate_annual, sc.utilisation, sc.churn_monthly, sc)
+    sens = npv_sensitivity(series, sc, sc.sens_discount_rates, sc.sens_utilisations,
+                           sc.sens_churns)
+    return MacroResult(scenario=sc, seed=int(seed), learning_curve=learning_curve, series=series,
+                       npv=base_npv, sensitivity=sens)
+
+
+def _cash(series, utilisation: float, sc: Scenario) -> np.ndarray:
+    lv, hrs = series["price_level"], series["robot_hours"]
+    return (series["platform_revenue"] - sc.robot_operating_cost * lv * hrs
+            - sc.robot_capex_per_hour * lv * hrs / utilisation)
+
+
+def npv(series, discount_rate_annual: float, utilisation: float, churn_monthly: float,
+        scenario: Scenario) -> float:
+    """NPV of the platform's robot-backed cash flows over the simulated horizon.
+
+    Month-t cash flow (end of month) is discounted at the annual rate and scaled
+    by the retention ``(1 − churn)^t`` of contracts signed on the simulated path.
+    """
+    for name, v, lo, hi in (("discount_rate_annual", discount_rate_annual, 0, 1),
+                            ("utilisation", utilisation, 1e-12, 1),
+                            ("churn_monthly", churn_monthly, 0, 1 - 1e-12)):
+        if not (isinstance(v, int | float) and lo <= v <= hi):
+            raise EconInputError(f"{name}: must lie in [{lo}, {hi}], got {v!r}")
+    t = np.asarray(series["month"], dtype=float)
+    disc = (1.0 + discount_rate_annual) ** (-(t + 1.0) / 12.0)
+    return float((_cash(series, utilisation, scenario) * (1.0 - churn_monthly) ** t * disc).sum())
+
+
+def npv_sensitivity(series, scenario: Scenario, discount_rates, utilisations,
+                    churns) -> dict[str, np.ndarray]:
+    """NPV over the full grid of (discount rate, utilisation, churn); long-format columns."""
+    rows = [(r, u, c, npv(series, r, u, c, scenario))
+            for r in discount_rates for u in utilisations for c in churns]
+    cols = np.array(rows, dtype=float).reshape(-1, 4)
+    return {"discount_rate_annual": cols[:, 0], "utilisation": cols[:, 1],
+            "churn_monthly": cols[:, 2], "npv": cols[:, 3]}
+
+
+def macro_figure(result: MacroResult, path) -> Path:
+    """Adoption S-curve, wages, ρ, price index and TFP (plus platform cash flow)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s, m = result.series, result.series["month"]
+    fig, ax = plt.subplots(2, 3, figsize=(14, 7.5))
+    ax[0, 0].plot(m, s["adoption_share"], label="establishments")
+    ax[0, 0].plot(m, s["robot_output_share"], label="output-weighted")
+    ax[0, 0].set(title="Robot adoption", ylabel="share", ylim=(0, 1))
+    ax[0, 1].plot(m, s["wage_index"], label="w_h index (nominal)")
+    ax[0, 1].plot(m, s["market_wage"], lw=0.8, label="market wage (nominal)")
+    ax[0, 1].plot(m, s["real_wage"], label="w_h real (month-0 $)")
+    ax[0, 1].set(title="Human wage", ylabel="$/h")
+    ax[0, 2].plot(m, s["rho_ulc"], label="ρ_ULC")
+    ax[0, 2].plot(m, s["rho_hour"], label="ρ_hour")
+    ax[0, 2].axhline(1, color="k", lw=0.5)
+    ax[0, 2].set(title="Robot vs human cost", ylabel="ratio")
+    ax[1, 0].plot(m, s["sector_price"] / s["sector_price"][0], label="sector price")
+    ax[1, 0].plot(m, s["price_level"], label="general price level")
+    ax[1, 0].set(title="Price index (month 0 = 1)")
+    ax[1, 1].plot(m, s["tfp"], label="TFP")
+    ax[1, 1].plot(m, s["labor_demand_index"], label="human labor demand")
+    ax[1, 1].set(title="TFP and labor demand (month 0 = 1)")
+    ax[1, 2].plot(m, s["platform_cash_flow"] / 1e6)
+    ax[1, 2].set(title=f"Platform cash flow, NPV ${result.npv / 1e6:,.2f}M", ylabel="$M / month")
+    for a in ax.ravel():
+        a.set_xlabel("month")
+        if a.get_legend_handles_labels()[0]:
+            a.legend(fontsize=8)
+    fig.suptitle(f"Scenario {result.scenario.name!r}, seed {result.seed}")
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
