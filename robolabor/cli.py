@@ -107,6 +107,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from robolabor.experiments.compare import compare
+
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    out = args.out or f"runs/compare-{'-'.join(Path(m).stem for m in modes)}"
+    summary = compare(modes, seeds=args.seeds, steps=args.steps, out=out, margin=args.margin,
+                      backend=args.backend, workers=args.workers,
+                      overrides=_parse_set(args.set))
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        print(Path(out, "compare.md").read_text())
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    from robolabor.experiments.economics import claims_for_runs, write_claims_report
+
+    result = claims_for_runs(args.run_dirs, pricing=args.pricing, control_dirs=args.control)
+    out = Path(args.out or Path(args.run_dirs[0]).parent / f"claims-{args.pricing}")
+    paths = write_claims_report(result, out)
+    print(Path(paths["json" if args.json else "markdown"]).read_text())
+    return 0
+
+
+def cmd_macro(args: argparse.Namespace) -> int:
+    from robolabor.experiments.macro_runner import run_macro
+
+    out = args.out or f"runs/macro-{Path(args.scenario).stem}"
+    summary = run_macro(args.scenario, out, run_dirs=args.runs, seeds=args.seeds,
+                        backend=args.backend, workers=args.workers)
+    _print(summary, args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -143,6 +178,40 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=cmd_optimum)
 
+    c = sub.add_parser("compare", help="train modes over seeds and compare them with CIs")
+    c.add_argument("--modes", default="state,video",
+                   help="comma list: state, video, classic or YAML config paths")
+    c.add_argument("--seeds", type=int, default=3)
+    c.add_argument("--steps", type=int, default=None, help="env steps per run")
+    c.add_argument("--out", default=None)
+    c.add_argument("--margin", type=float, default=5.0,
+                   help="equivalence margin in percentage points of the optimum")
+    c.add_argument("--backend", default="local", choices=("local", "ray"))
+    c.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
+    c.add_argument("--set", action="append", metavar="KEY=VALUE")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_compare)
+
+    cl = sub.add_parser("claims", help="test the four economic claims on real runs")
+    cl.add_argument("run_dirs", nargs="+", help="training runs (several seeds)")
+    cl.add_argument("--pricing", default="capped", choices=("capped", "split"))
+    cl.add_argument("--control", nargs="*", default=None,
+                    help="negative-control runs (frozen policy) for claim 4")
+    cl.add_argument("--out", default=None, help="report folder (default beside the runs)")
+    cl.add_argument("--json", action="store_true")
+    cl.set_defaults(func=cmd_claims)
+
+    m = sub.add_parser("macro", help="simulate a sector with learning robots")
+    m.add_argument("scenario", help="scenario YAML (configs/macro/*.yaml)")
+    m.add_argument("--out", default=None)
+    m.add_argument("--runs", nargs="*", default=None,
+                   help="run directories to fit the robot learning curve from")
+    m.add_argument("--seeds", type=int, default=1)
+    m.add_argument("--backend", default="local", choices=("local", "ray"))
+    m.add_argument("--workers", type=int, default=None)
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_macro)
+
     r = sub.add_parser("report", help="(re)write a run's report (markdown, html, figure)")
     r.add_argument("run_dir")
     r.add_argument("--json", action="store_true")
@@ -155,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     from robolabor.schema import ConfigError
 
     args = build_parser().parse_args(argv)
+    from robolabor.econ import EconInputError, MacroConfigError
+
     known: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, RunDirError,
-                                              ValueError, FileNotFoundError)
+                                              EconInputError, MacroConfigError, ValueError,
+                                              FileNotFoundError)
     try:
         from robolabor.experiments.trainer import TrainingFailed
 

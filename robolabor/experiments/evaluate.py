@@ -45,7 +45,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, seed: int | None = Non
     result.update({
         "run_dir": str(run.path), "checkpoint": ckpt.name, "config_hash": config_hash(cfg),
         "seed": cfg.train.seed, "episodes": episodes, "eval_seed": seed,
-        "env_steps": int(state["step"]), "lambda": float(lagrange.value),
+        "env_steps": int(state["step"]), "lambda": float(lagrange.lam),
         "lambda_star": float(optimum["lambda_star"]), "sla": float(optimum["sla"]),
         "optimal_expected_profit": float(optimum["expected_profit"]),
         "parity": result["wage_parity"],

@@ -72,7 +72,8 @@ def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
-def read_table(path: Path) -> list[dict[str, Any]]:
+def read_table(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
     if not path.exists():
         return []
     return pq.read_table(path).to_pylist()

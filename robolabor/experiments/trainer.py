@@ -90,8 +90,14 @@ def evaluate_agent(agent: SAC, env, episodes: int, seed: int, optimum: dict) -> 
         out[name], out[f"{name}_ci95"] = mean_ci(values)
     # The SLA is on the shift's pooled error rate; report it as the constraint sees it.
     out["pooled_error_rate"] = float(led.broken.sum() / max(led.attempts.sum(), 1.0))
+    # Raw per-episode counts, so the economics layer can recompute any ledger
+    # (pricing rule, wage index, ΔMPL with common random numbers) from the table.
     out["mp_episodes"] = [float(x) for x in led.mp]
     out["profit_episodes"] = [float(x) for x in profits]
+    out["good_by_type_episodes"] = [t.good.tolist() for t in tallies]
+    out["broken_by_type_episodes"] = [t.broken.tolist() for t in tallies]
+    out["hours_episodes"] = [float(h) for h in led.hours]
+    out["operating_cost_episodes"] = [t.operating_cost for t in tallies]
     return out
 
 
@@ -215,7 +221,7 @@ class Trainer:
                     while self.update_credit >= 1.0:
                         self.update_credit -= 1.0
                         batch = self.buffer.sample(sac.batch_size)
-                        self.last_update_metrics = self.agent.update(batch, self.lagrange.value)
+                        self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
                 if terminated or truncated:
                     self._end_episode(tally, writer, bar)
                     tally = EpisodeTally(len(env_econ(self.env).prices))
@@ -225,7 +231,8 @@ class Trainer:
             writer.close()
             last = self.run_dir.list_checkpoints()
             kept = last[-1].name if last else "none (no checkpoint was written yet)"
-            message = f"training stopped at env step {self.step}: {exc}; last good checkpoint: {kept}"
+            message = (f"training stopped at env step {self.step}: non-finite loss ({exc}); "
+                       f"last good checkpoint: {kept}")
             self.run_dir.update_meta(status="failed", failure=message)
             raise TrainingFailed(message) from None
         bar.close()
@@ -239,8 +246,7 @@ class Trainer:
 
     def _end_episode(self, tally: EpisodeTally, writer, bar) -> None:
         led = ledger_from_tallies([tally], env_econ(self.env))
-        lam = self.lagrange.update(tally.errors, tally.attempts) if self.cfg.lagrange.enabled \
-            else self.lagrange.value
+        lam = self.lagrange.update(tally.errors, tally.attempts)  # lr 0 keeps λ fixed
         row = {"step": self.step, "episode": self.episode, "return_profit": tally.profit,
                "mp": float(led.mp[0]), "error_rate": float(led.error_rate[0]),
                "implied_wage": float(led.implied_wage[0]),
@@ -267,7 +273,7 @@ class Trainer:
         cfg = self.cfg.train
         ev = evaluate_agent(self.agent, self.eval_env, cfg.eval_episodes, cfg.eval_seed,
                             self.optimum)
-        ev.update(step=self.step, episode=self.episode, **{"lambda": self.lagrange.value},
+        ev.update(step=self.step, episode=self.episode, **{"lambda": self.lagrange.lam},
                   lambda_star=float(self.optimum["lambda_star"]), sla=self.sla,
                   wall_seconds=self.wall_offset + (time.perf_counter() - self.t0))
         self.eval_rows.append(ev)

@@ -1,0 +1,171 @@
+"""End-to-end tests of every CLI command on tiny configs (seconds each, CPU)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robolabor.cli import main
+from robolabor.experiments.runs import read_table
+
+TINY = """
+train: {total_steps: 480, eval_every: 240, checkpoint_every: 240, eval_episodes: 2,
+        progress: false, seed: 3}
+sac: {learning_starts: 120, batch_size: 32, hidden_sizes: [64, 64]}
+encoder: {hidden_dim: 64, latent_dim: 32}
+"""
+
+
+@pytest.fixture()
+def tiny_config(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-m", "robolabor.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_train_evaluate_report_roundtrip(tiny_config, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", str(tiny_config), "--out", str(out), "--json"]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["step"] == 480 and 0 < final["pct_of_optimum"] < 150
+    episodes = read_table(out / "episodes.parquet")
+    assert len(episodes) == 480 // 120 and {"mp", "wage_parity", "lambda"} <= set(episodes[0])
+    assert len(read_table(out / "evals.parquet")) == 2
+    assert any((out / "tb").iterdir())
+    assert main(["evaluate", str(out), "--episodes", "3", "--json"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    for key in ("mp", "error_rate", "parity", "profit", "pct_of_optimum", "lambda",
+                "lambda_star", "sla", "env_steps"):
+        assert key in ev, key
+    assert ev["env_steps"] == 480 and ev["lambda_star"] > 0
+    assert main(["report", str(out), "--json"]) == 0
+    paths = json.loads(capsys.readouterr().out)
+    assert Path(paths["figure"]).stat().st_size > 10_000
+    assert "% of exact optimal expected profit" in Path(paths["markdown"]).read_text()
+
+
+def test_same_seed_same_metrics(tiny_config, tmp_path, capsys):
+    for name in ("a", "b"):
+        assert main(["train", str(tiny_config), "--out", str(tmp_path / name), "--json",
+                     "--steps", "300"]) == 0
+    a, b = (read_table(tmp_path / n / "episodes.parquet") for n in ("a", "b"))
+    assert a == b
+
+
+def test_resume_after_kill_is_lossless(tiny_config, tmp_path):
+    """kill -9 after the first checkpoint; the resumed run equals an uninterrupted one."""
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    code, text = run_cli("train", str(tiny_config), "--out", str(ref))
+    assert code == 0, text
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-m", "robolabor.cli", "train", str(tiny_config),
+                             "--out", str(killed)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((killed / "checkpoints").glob("step-*")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    if (killed / "meta.json").exists() and \
+            json.loads((killed / "meta.json").read_text()).get("status") == "finished":
+        pytest.skip("the run finished before it could be killed")
+    code, text = run_cli("train", "--resume", str(killed))
+    assert code == 0, text
+    assert read_table(ref / "episodes.parquet") == read_table(killed / "episodes.parquet")
+    ref_ev, got_ev = (read_table(p / "evals.parquet") for p in (ref, killed))
+    drop = {"wall_seconds"}
+    assert [{k: v for k, v in r.items() if k not in drop} for r in ref_ev] == \
+        [{k: v for k, v in r.items() if k not in drop} for r in got_ev]
+
+
+def test_nan_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
+    import torch
+
+    from robolabor.agents.sac import SAC
+
+    original = SAC.update
+    calls = {"n": 0}
+
+    def poisoned(self, batch, lam=0.0):
+        calls["n"] += 1
+        if calls["n"] == 200:  # after the first checkpoint (step 240 → 120 updates)
+            with torch.no_grad():
+                for p in self.critic.parameters():
+                    p.fill_(float("nan"))
+        return original(self, batch, lam)
+
+    monkeypatch.setattr(SAC, "update", poisoned)
+    out = tmp_path / "nan"
+    assert main(["train", str(tiny_config), "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "non-finite" in err.lower() and "last good checkpoint: step-000000240" in err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "failed"
+    monkeypatch.setattr(SAC, "update", original)
+    assert main(["evaluate", str(out), "--episodes", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["env_steps"] == 240
+
+
+@pytest.mark.parametrize("yaml_text, fragment", [
+    ("sac: {batch_sise: 32}", "sac: unknown key(s) ['batch_sise']"),
+    ("sac: {gamma: 1.5}", "sac.gamma: must be <= 1.0"),
+    ("train: {total_steps: ten}", "train.total_steps: expected an integer"),
+    ("encoder: {type: vit}", "encoder.type: must be one of"),
+    ("env: {config: {shift_minutes: -5}}", "shift_minutes"),
+])
+def test_bad_config_is_a_clear_error(tmp_path, capsys, yaml_text, fragment):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml_text)
+    assert main(["train", str(path), "--out", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_missing_and_truncated_checkpoints_are_clear_errors(tiny_config, tmp_path, capsys):
+    assert main(["evaluate", str(tmp_path / "nothing")]) == 1
+    assert "not a robolabor run directory" in capsys.readouterr().err
+    out = tmp_path / "run"
+    assert main(["train", str(tiny_config), "--out", str(out), "--steps", "240"]) == 0
+    capsys.readouterr()
+    ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
+    data = (ckpt / "agent.pt").read_bytes()
+    (ckpt / "agent.pt").write_bytes(data[:100])
+    assert main(["evaluate", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "truncated" in err and "agent.pt" in err
+
+
+def test_optimum_command(capsys):
+    assert main(["optimum", "--env", "classic", "--json"]) == 0
+    opt = json.loads(capsys.readouterr().out)
+    assert abs(opt["mp"] - 102.7) < 0.5 and abs(opt["parity"] - 1.58) < 0.01
+    assert opt["lambda_star"] == 0.0
+    assert main(["optimum", "--env", "shift", "--json"]) == 0
+    opt = json.loads(capsys.readouterr().out)
+    for key in ("expected_profit", "parity", "mp", "error_rate", "sla", "lambda_star",
+                "best_constant_profit", "random_parity", "solve_seconds"):
+        assert key in opt
+    assert opt["lambda_star"] > 0 and opt["random_parity"] < 1 < 1.3 < opt["parity"]
+
+
+def test_demo_command_writes_a_report(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--steps", "360", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert Path(summary["report"]).is_file()
+    assert (out / "report.png").stat().st_size > 10_000
+    assert summary["lambda_star"] > 0 and summary["step"] == 360

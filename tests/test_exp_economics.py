@@ -1,0 +1,231 @@
+"""Economics of run directories: ledgers rebuilt from evaluation counts, and the claims.
+
+Synthetic run directories (evals rows with known counts) pin the numbers by hand;
+one very short real training run and its frozen control exercise claim 3's
+intervention and the negative control end to end.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from robolabor.econ import EconInputError
+from robolabor.experiments.config import config_from_dict, dump_config
+from robolabor.experiments.economics import (
+    LEDGER_FILE,
+    checkpoint_ledgers,
+    claim_speed_intervention,
+    claims_for_runs,
+    frozen_control_run,
+    load_data_value,
+    write_claims_report,
+    write_ledgers,
+)
+from robolabor.experiments.runs import read_table, write_table
+
+CLASSIC = "robolabor/DishwashingClassic-v0"  # p = 0.30 $, c = 1 $, w_h = 18 $/h, MP_h = 60/h
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def make_run(path, steps, good, broken, seed=0, hours=1.0, op_per_hour=0.1):
+    """A run directory whose evals.parquet holds the given per-episode counts.
+
+    good, broken: (n_checkpoints, n_episodes) single-type counts.
+    """
+    path.mkdir(parents=True)
+    cfg = config_from_dict({"env": {"id": CLASSIC}, "train": {"seed": seed}})
+    (path / "config.yaml").write_text(dump_config(cfg))
+    (path / "meta.json").write_text(json.dumps({"seed": seed}))
+    rows = []
+    for step, g, b in zip(steps, good, broken, strict=True):
+        g, b = np.asarray(g, float), np.asarray(b, float)
+        rows.append({"step": int(step), "mp": float(g.mean() / hours),
+                     "pct_of_optimum": 0.0, "lambda": 0.0,
+                     "mp_episodes": (g / hours).tolist(),
+                     "good_by_type_episodes": [[x] for x in g],
+                     "broken_by_type_episodes": [[x] for x in b],
+                     "hours_episodes": [hours] * len(g),
+                     "operating_cost_episodes": [op_per_hour * hours] * len(g)})
+    write_table(path / "evals.parquet", rows)
+    return path
+
+
+GOOD = [[80, 85, 75], [90, 96, 84], [91, 95, 84]]
+BROKEN = [[2, 2, 2], [3, 3, 3], [3, 3, 3]]
+
+
+def test_checkpoint_ledgers_match_hand_computation(tmp_path):
+    run = make_run(tmp_path / "run", [100, 200, 300], GOOD, BROKEN)
+    rows = checkpoint_ledgers(run, "capped")
+    assert [r["step"] for r in rows] == [100, 200, 300]
+    r = rows[1]
+    # ŵ = 0.30·S − 1·E per hour: 24, 25.8, 22.2; all above 1.05·18, so SV = ŵ − 18
+    assert r["implied_wage"] == pytest.approx(24.0)
+    assert r["spread_value"] == pytest.approx(6.0)
+    assert r["s_cust"] == 0.0 and r["s_plat"] == 1.0
+    assert r["rebate"] == 0.0 and r["capture"] == pytest.approx(6.0)
+    # capped: P = min(ŵ − 0, 18) = 18 = w_h; the customer keeps all of SV, C is not cash
+    assert r["price"] == pytest.approx(18.0) and r["rho_hour"] == pytest.approx(1.0)
+    assert r["customer_payment"] == pytest.approx(18.0)
+    assert r["customer_gain"] == pytest.approx(6.0)
+    assert r["platform_margin"] == pytest.approx(17.9)
+    assert r["capture_realised"] == 0.0 and r["capture_unrealised"] == pytest.approx(6.0)
+    assert r["capture_realised_fraction"] == 0.0
+    assert r["cs_per_hour"] == 0.0
+    # ULC_r = 18 / MP, ULC_h = 0.3 → ρ_ULC = 60 / MP
+    assert r["rho_ulc"] == pytest.approx(np.mean([60 / 90, 60 / 96, 60 / 84]))
+    assert r["cs_per_unit"] == pytest.approx(np.mean([0.3 - 18 / m for m in (90, 96, 84)]))
+    # ΔMPL paired by episode: diffs 10, 11, 9 → mean 10, sd 1, t(2) interval
+    half = stats.t.ppf(0.975, 2) / np.sqrt(3)
+    assert r["delta_mpl_total"] == pytest.approx(10.0)
+    assert r["delta_mpl_total_ci_low"] == pytest.approx(10 - half)
+    assert r["delta_mpl_total_ci_high"] == pytest.approx(10 + half)
+    assert r["delta_mpl_total_significant"]
+    assert np.isnan(rows[0]["delta_mpl_total"]) and not rows[0]["delta_mpl_total_significant"]
+    # checkpoint 3: diffs 1, −1, 0 → no credible gain
+    assert not rows[2]["delta_mpl_total_significant"]
+    assert rows[0]["delta_mpl_cust_source"] == "none"
+
+
+def test_data_value_file_sets_the_customer_share(tmp_path):
+    run = make_run(tmp_path / "run", [100, 200, 300], GOOD, BROKEN)
+    (run / "data_value.json").write_text(json.dumps({"delta_mpl_cust": {
+        "200": 5.0,                                             # half of ΔMPL_total = 10
+        "300": 5.0,                                             # but ΔMPL_total is noise here
+        "100": {"mean": 2.0, "ci_low": -1.0, "ci_high": 5.0},  # interval includes 0
+    }}))
+    assert load_data_value(run) == {200: 5.0, 300: 5.0, 100: 0.0}
+    capped = checkpoint_ledgers(run, "capped")
+    r = capped[1]
+    assert r["s_cust"] == pytest.approx(0.5) and r["delta_mpl_cust"] == 5.0
+    assert r["rebate"] == pytest.approx(3.0) and r["capture"] == pytest.approx(3.0)
+    assert r["price"] == pytest.approx(18.0)  # ŵ − R/H = 21, 21.9, 20.1: still capped at w_h
+    assert capped[2]["s_cust"] == 0.0  # no significant total gain: nothing to attribute
+    assert r["delta_mpl_cust_source"] == "data_value.json"
+    split = checkpoint_ledgers(run, "split")[1]
+    # split: P = w_h + C/H, the customer keeps exactly R, the platform receives C in cash
+    assert split["price"] == pytest.approx(21.0)
+    assert split["customer_gain"] == pytest.approx(3.0)
+    assert split["capture_realised"] == pytest.approx(3.0)
+    assert split["capture_realised_fraction"] == pytest.approx(1.0)
+    assert split["rho_hour"] == pytest.approx(21.0 / 18.0)
+
+
+def test_bad_data_value_file_is_rejected(tmp_path):
+    run = make_run(tmp_path / "run", [100, 200, 300], GOOD, BROKEN)
+    (run / "data_value.json").write_text(json.dumps({"delta_mpl_cust": {"200": "lots"}}))
+    with pytest.raises(EconInputError, match="finite number"):
+        checkpoint_ledgers(run)
+
+
+def test_write_ledgers_round_trips(tmp_path):
+    run = make_run(tmp_path / "run", [100, 200, 300], GOOD, BROKEN)
+    path = write_ledgers(run, "split")
+    assert path.name == LEDGER_FILE
+    rows = read_table(path)
+    assert [r["step"] for r in rows] == [100, 200, 300]
+    assert {r["pricing"] for r in rows} == {"split"}
+
+
+def _seed_runs(root, prefix, n_seeds, learning):
+    rng = np.random.default_rng(0)
+    dirs = []
+    steps = [1000, 2000, 3000, 4000, 5000]
+    for s in range(n_seeds):
+        level = 70 + rng.integers(-3, 4)
+        episodes = np.array([0, 4, -4, 2])
+        if learning:
+            good = [level + 10 * k + episodes + rng.integers(-2, 3) for k in range(5)]
+        else:  # a frozen policy replays the same episodes at every checkpoint
+            good = [level + episodes] * 5
+        broken = [[2, 2, 2, 2]] * 5
+        dirs.append(make_run(root / f"{prefix}{s}", steps, good, broken, seed=s))
+    return dirs
+
+
+def test_claims_on_synthetic_runs_learning_vs_frozen(tmp_path):
+    learning = _seed_runs(tmp_path, "learn", 3, True)
+    frozen = _seed_runs(tmp_path, "frozen", 3, False)
+    res = claims_for_runs(learning, "capped", control_dirs=frozen)
+    c = res["claims"]
+    assert c["claim4"]["verdict"] == "holds"
+    assert c["claim4"]["numbers"]["slope_ci"][1] < 0
+    assert c["claim4_control"]["verdict"] == "not_supported"
+    assert c["claim4"]["numbers"]["rho_hour_last"] == pytest.approx(1.0)  # pinned under capped
+    assert c["claim1_per_hour"]["verdict"] == "holds_by_construction"
+    assert c["claim2"]["verdict"] == "fails"  # capped: C is never received as cash
+    assert c["claim2"]["counterexample"] is not None
+    assert c["claim3"]["verdict"] == "not_supported"  # synthetic runs have no policy
+    # the frozen runs on their own: no trend, not supported
+    alone = claims_for_runs(frozen, "capped")
+    assert alone["claims"]["claim4"]["verdict"] == "not_supported"
+    json.dumps(res, allow_nan=False)
+    paths = write_claims_report(res, tmp_path / "report")
+    for p in paths.values():
+        assert (tmp_path / "report" / p.split("/")[-1]).stat().st_size > 0
+    assert "claim4" in (tmp_path / "report" / "claims.md").read_text()
+
+
+def test_a_control_that_trends_invalidates_claim4(tmp_path):
+    learning = _seed_runs(tmp_path, "learn", 3, True)
+    res = claims_for_runs(learning, "capped", control_dirs=learning)  # a "control" that learns
+    assert res["claims"]["claim4_control"]["verdict"] == "holds"
+    assert res["claims"]["claim4"]["verdict"] == "not_supported"
+    assert res["claims"]["claim4"]["numbers"]["verdict_before_control"] == "holds"
+
+
+# --------------------------------------------------------------------------- real runs
+
+def _short_cfg(learning_starts=100):
+    return config_from_dict({
+        "env": {"id": CLASSIC},
+        "sac": {"learning_starts": learning_starts, "batch_size": 32, "hidden_sizes": [32, 32]},
+        "train": {"total_steps": 300, "eval_every": 60, "eval_episodes": 3,
+                  "checkpoint_every": 300, "progress": False},
+    })
+
+
+@pytest.fixture(scope="module")
+def short_runs(tmp_path_factory):
+    from robolabor.experiments.trainer import start_run
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("runs")
+    trained = start_run(_short_cfg(), root / "trained")["run_dir"]
+    frozen = frozen_control_run(_short_cfg(), root / "frozen", seed=0, steps=300)["run_dir"]
+    return trained, frozen
+
+
+def test_frozen_control_never_changes_its_policy(short_runs):
+    _, frozen = short_runs
+    meta = json.loads((Path(frozen) / "meta.json").read_text())
+    assert meta["control"] == "frozen"
+    rows = read_table(Path(frozen) / "evals.parquet")
+    assert len(rows) >= 3
+    first = rows[0]["good_by_type_episodes"]
+    assert all(r["good_by_type_episodes"] == first for r in rows)  # same episodes every time
+    led = checkpoint_ledgers(frozen)
+    assert not any(r["delta_mpl_total_significant"] for r in led)
+
+
+def test_claim3_by_speed_intervention(short_runs):
+    trained, _ = short_runs
+    res = claim_speed_intervention(trained, "capped", slow_factor=0.7, episodes=48)
+    n = res.numbers
+    # the policy sees its own counters, so the arms' states drift apart slightly
+    assert n["speed_base"] == pytest.approx(0.7 * n["speed_faster"], rel=0.02)
+    assert n["delta_mp"] > 0
+    assert abs(n["delta_error_rate"]) < 0.02
+    assert res.verdict in ("holds", "not_supported")
+    if n["share_above_threshold"] == 1.0:
+        assert res.verdict == "holds"
+        assert n["delta_capture"] > 0
+        assert n["delta_capture_realised"] == 0.0  # capped: C is not cash above parity
