@@ -67,7 +67,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     """Write rows (dicts of scalars) as Parquet, atomically."""
     tmp = path.with_name(path.name + ".tmp")
-    table = pa.Table.from_pylist(rows) if rows else pa.table({})
+    columns: dict[str, None] = {}
+    for row in rows:  # union of keys: later rows may carry metrics the first lacks
+        columns.update(dict.fromkeys(row))
+    table = pa.Table.from_pylist(rows, schema=None) if not rows else pa.Table.from_pydict(
+        {c: [row.get(c) for row in rows] for c in columns})
     pq.write_table(table, tmp)
     os.replace(tmp, path)
 

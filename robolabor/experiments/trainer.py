@@ -119,7 +119,6 @@ class Trainer:
         self.rng = np.random.default_rng(cfg.train.seed + 1)  # warm-up actions
         self.step = 0
         self.episode = 0
-        self.update_credit = 0.0
         self.next_eval = cfg.train.eval_every
         self.next_ckpt = cfg.train.checkpoint_every
         self.episode_rows: list[dict[str, Any]] = []
@@ -152,8 +151,8 @@ class Trainer:
                    tmp / "agent.pt")
         np.savez(tmp / "replay.npz", **self.buffer.state_dict())
         state = {
-            "step": self.step, "episode": self.episode, "update_credit": self.update_credit,
-            "next_eval": self.next_eval, "next_ckpt": self.next_ckpt,
+            "step": self.step, "episode": self.episode, "next_eval": self.next_eval,
+            "next_ckpt": self.next_ckpt,
             "n_episode_rows": len(self.episode_rows), "n_eval_rows": len(self.eval_rows),
             "lagrange": self.lagrange.state_dict(),
             "rng": self.rng.bit_generator.state,
@@ -184,7 +183,7 @@ class Trainer:
         self.env.unwrapped.np_random.bit_generator.state = state["env_rng"]
         random.setstate((3, tuple(state["py_random"]), state["py_random_pos"]))
         _set_np_global_state(state["np_global"])
-        for key in ("step", "episode", "update_credit", "next_eval", "next_ckpt"):
+        for key in ("step", "episode", "next_eval", "next_ckpt"):
             setattr(self, key, state[key])
         self.wall_offset = state["wall_seconds"]
         self.episode_rows = read_table(self.run_dir.episodes_path)[: state["n_episode_rows"]]
@@ -216,12 +215,9 @@ class Trainer:
                 self.obs = next_obs
                 self.step += 1
                 bar.update(1)
-                if self.step >= sac.learning_starts:
-                    self.update_credit += sac.updates_per_step
-                    while self.update_credit >= 1.0:
-                        self.update_credit -= 1.0
-                        batch = self.buffer.sample(sac.batch_size)
-                        self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
+                for _ in range(self.agent.updates_due(self.step)):
+                    batch = self.buffer.sample(sac.batch_size)
+                    self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
                 if terminated or truncated:
                     self._end_episode(tally, writer, bar)
                     tally = EpisodeTally(len(env_econ(self.env).prices))
@@ -277,6 +273,8 @@ class Trainer:
                   lambda_star=float(self.optimum["lambda_star"]), sla=self.sla,
                   wall_seconds=self.wall_offset + (time.perf_counter() - self.t0))
         self.eval_rows.append(ev)
+        # Visible while the run goes on; a resume truncates it to its checkpoint.
+        write_table(self.run_dir.evals_path, self.eval_rows)
         for key in ("pct_of_optimum", "mp", "error_rate", "wage_parity", "profit"):
             writer.add_scalar(f"eval/{key}", ev[key], self.step)
         return ev

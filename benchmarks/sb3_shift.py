@@ -1,0 +1,115 @@
+"""Our SAC against Stable-Baselines3 SAC on the shift task, side by side in one run.
+
+Both learners see the same environment (``robolabor/DishwashingShift-v0``) and the
+same reward: the step's profit minus λ*·(errors − e*·attempts) with λ fixed at the
+exact shadow price, so the comparison is SAC against SAC (no dual ascent on
+either side). SB3 runs with its defaults (MlpPolicy 256-256, batch 256, UTD 1,
+learning_starts 100); ours runs ``configs/shift_state.yaml`` with λ fixed. Both
+are scored the same way: deterministic episodes on common evaluation seeds,
+% of the exact optimal expected profit, error rate against the SLA.
+
+    python benchmarks/sb3_shift.py --steps 10000 --seeds 0 1 2 [--json]
+
+Needs the ``bench`` extra (``pip install -e .[bench]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from robolabor.envs.optimum import optimum_for_env
+from robolabor.experiments.config import load_config
+from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
+from robolabor.experiments.trainer import start_run
+
+ENV_ID = "robolabor/DishwashingShift-v0"
+
+
+class FixedLagrangian(gym.Wrapper):
+    """reward ← profit − λ·(errors − e*·attempts), λ fixed."""
+
+    def __init__(self, env: gym.Env, lam: float) -> None:
+        super().__init__(env)
+        self.lam, self.sla = lam, float(env.unwrapped.sla)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        cost = float(info["errs"]) - self.sla * float(info["attempts"])
+        return obs, float(reward) - self.lam * cost, terminated, truncated, info
+
+
+def score(act, episodes: int, seed: int, optimum) -> dict[str, float]:
+    env = make_env(ENV_ID)
+    tallies = run_episodes(env, act, episodes, seed)
+    led = ledger_from_tallies(tallies, env.unwrapped.econ)
+    profits = np.array([t.profit for t in tallies])
+    return {"pct_of_optimum": float(100 * profits.mean() / optimum.expected_profit),
+            "error_rate": float(led.broken.sum() / led.attempts.sum())}
+
+
+def run_sb3(steps: int, seed: int, lam: float, optimum, episodes: int) -> dict[str, float]:
+    from stable_baselines3 import SAC as SB3SAC
+
+    torch.set_num_threads(1)
+    env = FixedLagrangian(make_env(ENV_ID), lam)
+    model = SB3SAC("MlpPolicy", env, seed=seed, verbose=0, device="cpu")
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    wall = time.perf_counter() - t0
+    out = score(lambda o: model.predict(o, deterministic=True)[0], episodes, 10_000, optimum)
+    return out | {"wall_seconds": wall, "seconds_per_10k": wall * 10_000 / steps}
+
+
+def run_ours(steps: int, seed: int, lam: float, episodes: int, config: str) -> dict[str, float]:
+    cfg = load_config(config, {"train.total_steps": steps, "train.seed": seed,
+                               "train.eval_every": steps, "train.checkpoint_every": steps,
+                               "train.eval_episodes": episodes, "train.progress": False,
+                               "lagrange.lr": 0.0, "lagrange.init": lam})
+    with tempfile.TemporaryDirectory() as tmp:
+        final = start_run(cfg, Path(tmp) / "run")
+    wall = final["wall_seconds"]
+    return {"pct_of_optimum": final["pct_of_optimum"], "error_rate": final["pooled_error_rate"],
+            "wall_seconds": wall, "seconds_per_10k": wall * 10_000 / steps}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=10_000)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--episodes", type=int, default=20, help="evaluation episodes")
+    p.add_argument("--config", default="configs/shift_state.yaml")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    optimum = optimum_for_env(make_env(ENV_ID))
+    lam = optimum.lambda_star
+    rows = {"ours": [], "sb3": []}
+    for seed in args.seeds:
+        rows["ours"].append(run_ours(args.steps, seed, lam, args.episodes, args.config))
+        rows["sb3"].append(run_sb3(args.steps, seed, lam, optimum, args.episodes))
+        if not args.json:
+            print(f"seed {seed}: ours {rows['ours'][-1]}  sb3 {rows['sb3'][-1]}")
+    summary = {"env": ENV_ID, "steps": args.steps, "seeds": args.seeds, "lambda": lam}
+    for name, rs in rows.items():
+        for key in ("pct_of_optimum", "error_rate", "seconds_per_10k"):
+            summary[f"{name}_{key}_median"] = statistics.median(r[key] for r in rs)
+            summary[f"{name}_{key}"] = [r[key] for r in rs]
+    summary["speedup_wall_per_10k"] = (summary["sb3_seconds_per_10k_median"]
+                                       / summary["ours_seconds_per_10k_median"])
+    if not args.json:
+        for key, value in summary.items():
+            print(f"{key:>32}: {value}")
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()

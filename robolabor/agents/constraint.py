@@ -1,0 +1,86 @@
+"""The quality constraint: dual ascent on the Lagrange multiplier λ of the error SLA.
+
+The agent maximises ``profit - λ·(errors - e*·attempts)`` per step; λ ($ per
+broken unit beyond the SLA) is raised while the policy breaks more than
+``e*`` of its attempts and lowered (to 0 at most) while it has slack.
+
+Scale (why the prototype's λ never moved): the dual step uses the episode's
+RELATIVE violation ``v = (errors/attempts - e*) / e*``, clipped to [-1, 1], so
+one episode moves λ by at most ``lr`` dollars whatever the shift length or
+the SLA level. With the default ``lr = 0.01``, λ can travel ~$1 in 100 episodes
+of full violation and ~$1 in a few hundred at typical violations of 20-50%;
+the step is slow enough that the SAC learner can track the moving reward.
+Dual ascent already averages noise (λ integrates v); ``ema > 0`` additionally
+smooths v across episodes at the cost of some lag.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from robolabor.schema import ConfigError, spec
+
+
+@dataclass(frozen=True)
+class LagrangeConfig:
+    sla: float | None = spec(None, lo=0.0, hi=1.0, lo_open=True,
+                             doc="error-rate SLA e* (broken / attempted); unset = the "
+                                 "environment's own SLA")
+    lr: float = spec(0.01, lo=0.0, doc="dual step: $ of λ per episode of full relative "
+                                       "violation (clipped to ±1)")
+    init: float = spec(0.0, lo=0.0, doc="initial λ ($ per broken unit)")
+    max: float = spec(100.0, lo=0.0, doc="upper bound on λ ($ per broken unit)")
+    ema: float = spec(0.0, lo=0.0, hi=1.0, hi_open=True,
+                      doc="EMA factor on the violation (0 = use each episode's own)")
+
+
+class LagrangeMultiplier:
+    """λ ≥ 0 updated once per episode from the episode's totals."""
+
+    def __init__(self, cfg: LagrangeConfig | None = None, sla: float | None = None) -> None:
+        self.cfg = cfg or LagrangeConfig()
+        e_star = self.cfg.sla if self.cfg.sla is not None else sla
+        if e_star is None or not 0.0 < e_star <= 1.0:
+            raise ConfigError(f"lagrange.sla: need an SLA in (0, 1] (from the config or the "
+                              f"environment), got {e_star!r}")
+        if self.cfg.init > self.cfg.max:
+            raise ConfigError(f"lagrange.init ({self.cfg.init}) exceeds lagrange.max "
+                              f"({self.cfg.max})")
+        self.sla = float(e_star)
+        self.lam = float(self.cfg.init)
+        self.violation = 0.0      # last (smoothed) relative violation used in a step
+        self.num_updates = 0
+
+    def cost(self, errors: float, attempts: float) -> float:
+        """The step/episode constraint signal kept in replay: errors - e*·attempts."""
+        return float(errors) - self.sla * float(attempts)
+
+    def update(self, errors: float, attempts: float) -> float:
+        """One dual-ascent step from an episode's totals; returns the new λ."""
+        errors, attempts = float(errors), float(attempts)
+        if not (np.isfinite(errors) and np.isfinite(attempts)) or errors < 0 or attempts < 0 \
+                or errors > attempts:
+            raise ValueError(f"episode totals must satisfy 0 <= errors <= attempts, got "
+                             f"errors={errors}, attempts={attempts}")
+        v = 0.0 if attempts == 0 else float(np.clip((errors / attempts - self.sla) / self.sla,
+                                                    -1.0, 1.0))
+        b = self.cfg.ema
+        self.violation = v if (b == 0.0 or self.num_updates == 0) else b * self.violation + \
+            (1.0 - b) * v
+        self.lam = float(np.clip(self.lam + self.cfg.lr * self.violation, 0.0, self.cfg.max))
+        self.num_updates += 1
+        return self.lam
+
+    def state_dict(self) -> dict[str, float | int]:
+        return {"lam": self.lam, "violation": self.violation, "num_updates": self.num_updates,
+                "sla": self.sla}
+
+    def load_state_dict(self, state: dict) -> None:
+        if abs(float(state["sla"]) - self.sla) > 1e-12:
+            raise ValueError(f"λ state was saved for SLA {float(state['sla'])}, this run uses "
+                             f"{self.sla}")
+        self.lam = float(state["lam"])
+        self.violation = float(state["violation"])
+        self.num_updates = int(state["num_updates"])

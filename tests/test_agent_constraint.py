@@ -1,0 +1,52 @@
+"""Dual ascent on λ: up while the SLA is violated, down to 0 with slack, at a usable scale."""
+
+import pytest
+
+from robolabor.agents.constraint import LagrangeConfig, LagrangeMultiplier
+from robolabor.schema import ConfigError
+
+
+def test_lambda_rises_while_violating_and_falls_to_zero_with_slack():
+    lm = LagrangeMultiplier(LagrangeConfig(sla=0.05, lr=0.01))
+    lams = [lm.update(errors=8, attempts=100) for _ in range(300)]   # 8% vs 5%: v = 0.6
+    assert all(b > a for a, b in zip(lams, lams[1:], strict=False))
+    assert lams[-1] == pytest.approx(300 * 0.01 * 0.6)   # ~$1.8 after 300 episodes
+    for _ in range(1000):
+        lam = lm.update(errors=2, attempts=100)
+    assert lam == 0.0
+    assert lm.update(errors=0, attempts=0) == 0.0        # nothing attempted: no signal
+
+
+def test_lambda_is_bounded_and_step_is_clipped():
+    lm = LagrangeMultiplier(LagrangeConfig(sla=0.05, lr=0.5, max=1.2))
+    assert lm.update(100, 100) == 0.5                     # relative violation clipped to 1
+    for _ in range(5):
+        lam = lm.update(100, 100)
+    assert lam == 1.2
+
+
+def test_ema_damps_the_violation():
+    raw = LagrangeMultiplier(LagrangeConfig(sla=0.1, lr=0.1))
+    smooth = LagrangeMultiplier(LagrangeConfig(sla=0.1, lr=0.1, ema=0.9))
+    for lm in (raw, smooth):
+        lm.update(10, 100)         # on the SLA
+        lm.update(20, 100)         # one bad episode
+    assert 0 < smooth.lam < raw.lam
+
+
+def test_cost_signal_state_roundtrip_and_errors():
+    lm = LagrangeMultiplier(LagrangeConfig(lr=0.02), sla=0.06)   # SLA from the env
+    assert lm.cost(errors=3, attempts=40) == pytest.approx(3 - 0.06 * 40)
+    for _ in range(7):
+        lm.update(5, 40)
+    other = LagrangeMultiplier(LagrangeConfig(lr=0.02), sla=0.06)
+    other.load_state_dict(lm.state_dict())
+    assert other.update(5, 40) == lm.update(5, 40)
+    with pytest.raises(ValueError, match="SLA"):
+        LagrangeMultiplier(LagrangeConfig(), sla=0.1).load_state_dict(lm.state_dict())
+    with pytest.raises(ConfigError, match="sla"):
+        LagrangeMultiplier(LagrangeConfig())
+    with pytest.raises(ValueError, match="errors"):
+        lm.update(errors=5, attempts=3)
+    with pytest.raises(ConfigError, match="init"):
+        LagrangeMultiplier(LagrangeConfig(sla=0.1, init=5.0, max=1.0))
