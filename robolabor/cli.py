@@ -142,6 +142,68 @@ def cmd_macro(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    from robolabor.experiments.media import render_episode
+
+    summary = render_episode(args.env, args.out, seed=args.seed, steps=args.steps,
+                             policy=args.policy)
+    _print(summary, args.json)
+    return 0
+
+
+ENCODER_NOTES = {
+    "mlp": "state vectors, not frames (measured on the shift env's observation)",
+    "pixel": "default video encoder on CPU: frames stacked as channels, 4 convs",
+    "cnn2d": "per-frame 2D CNN pooled over time (the prototype's)",
+    "cnn3d": "3D CNN over (C, T, H, W) (the prototype's)",
+    "r3d18": "ResNet3D-18 backbone + Linear projection; freeze it on CPU",
+}
+
+
+def cmd_encoders(args: argparse.Namespace) -> int:
+    """Every ``encoder.type`` a config can name, with its size and CPU cost."""
+    import math
+
+    import torch
+
+    from robolabor.agents.encoders import EncoderConfig, build_encoder
+    from robolabor.agents.video_encoders import ENCODER_TYPES, list_encoders, measure_encoder
+    from robolabor.experiments.rollout import make_env
+
+    if args.batch < 1 or args.repeats < 1 or args.threads < 1:
+        raise ValueError("--batch, --repeats and --threads must be >= 1")
+    torch.set_num_threads(args.threads)
+    video_shape = tuple(make_env("robolabor/DishwashingShiftVideo-v0").observation_space.shape)
+    state_shape = tuple(make_env("robolabor/DishwashingShift-v0").observation_space.shape)
+    torch.manual_seed(0)
+    mlp = build_encoder(EncoderConfig(type="mlp"), state_shape)
+    rows = [{"name": "mlp", **measure_encoder(mlp, state_shape, args.batch, "cpu", args.repeats),
+             "device": "cpu", "threads": torch.get_num_threads(), "note": "",
+             "obs_shape": list(state_shape)}]
+    for row in list_encoders(video_shape, batch=args.batch, names=ENCODER_TYPES,
+                             repeats=args.repeats):
+        rows.append(row | {"obs_shape": list(video_shape)})
+    for row in rows:
+        row["notes"] = "; ".join(x for x in (ENCODER_NOTES.get(row["name"], ""), row.pop("note"))
+                                 if x)
+        for key, value in row.items():  # NaN is not JSON
+            if isinstance(value, float) and math.isnan(value):
+                row[key] = None
+    if args.json:
+        print(json.dumps({"batch": args.batch, "threads": args.threads, "encoders": rows},
+                         indent=2))
+        return 0
+    print(f"encoders at batch {args.batch} on cpu, {args.threads} thread(s); "
+          f"frames {video_shape}, state {state_shape}")
+    print(f"{'name':<7} {'params':>12} {'batch':>5} {'fwd ms':>9} {'fwd+bwd ms':>11} "
+          f"{'ms/sample':>9}  notes")
+    for r in rows:
+        bwd = "-" if r["forward_backward_ms"] is None else f"{r['forward_backward_ms']:.2f}"
+        print(f"{r['name']:<7} {r['params']:>12,} {r['batch']:>5} {r['forward_ms']:>9.2f} "
+              f"{bwd:>11} {r['forward_ms_per_sample']:>9.3f}  {r['notes']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -216,6 +278,25 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("run_dir")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_report)
+
+    rn = sub.add_parser("render", help="save an episode's frames as a GIF, MP4 or PNG sheet")
+    rn.add_argument("env", help="shift | classic | a registered id (state or video twin)")
+    rn.add_argument("--out", required=True, help="FILE.gif, FILE.mp4 or FILE.png (contact "
+                                                 "sheet)")
+    rn.add_argument("--seed", type=int, default=0)
+    rn.add_argument("--steps", type=int, default=None, help="at most this many env steps "
+                                                            "(default: the whole episode)")
+    rn.add_argument("--policy", default="random", choices=("random", "optimal"),
+                    help="uniform random actions, or the exact optimum's policy")
+    rn.add_argument("--json", action="store_true")
+    rn.set_defaults(func=cmd_render)
+
+    en = sub.add_parser("encoders", help="parameters and CPU cost of every encoder type")
+    en.add_argument("--batch", type=int, default=64)
+    en.add_argument("--repeats", type=int, default=3, help="timed calls (median reported)")
+    en.add_argument("--threads", type=int, default=1, help="torch threads")
+    en.add_argument("--json", action="store_true")
+    en.set_defaults(func=cmd_encoders)
     return p
 
 
