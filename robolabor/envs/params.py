@@ -71,12 +71,15 @@ class DishType:
 def _default_types() -> tuple[DishType, ...]:
     # Plates are the bulk; glasses break easily and cost a lot when they do (handle them
     # slowly); pots are slow to wash, robust and valuable (wash them flat out).
+    # Volumes are those of a commercial dish machine (items per minute); prices and
+    # damage costs are per item, so a minute's profit is a sum over many items and the
+    # reward's relative noise stays moderate.
     return (
-        DishType(name="plate", share=0.5, price=0.30, damage_cost=0.3, base_rate=3.0,
+        DishType(name="plate", share=0.5, price=0.075, damage_cost=0.075, base_rate=12.0,
                  p_min=0.01, fragility=0.20),
-        DishType(name="glass", share=0.3, price=0.40, damage_cost=1.5, base_rate=2.5,
+        DishType(name="glass", share=0.3, price=0.10, damage_cost=0.375, base_rate=10.0,
                  p_min=0.01, fragility=0.60),
-        DishType(name="pot", share=0.2, price=0.90, damage_cost=0.3, base_rate=1.1,
+        DishType(name="pot", share=0.2, price=0.225, damage_cost=0.075, base_rate=4.4,
                  p_min=0.005, fragility=0.06),
     )
 
@@ -86,12 +89,12 @@ class ShiftParams:
     """The shift task. Rates are per minute; one step is one minute."""
 
     shift_minutes: int = spec(120, lo=2, hi=1440, doc="steps per episode")
-    rack_capacity: int = spec(25, lo=1, hi=200, doc="dishes the rack holds; more are lost")
-    initial_backlog: int = spec(4, lo=0, doc="dishes waiting at the start of the shift")
-    max_attempts_per_minute: int = spec(6, lo=1, hi=30,
+    rack_capacity: int = spec(100, lo=1, hi=400, doc="dishes the rack holds; more are lost")
+    initial_backlog: int = spec(16, lo=0, doc="dishes waiting at the start of the shift")
+    max_attempts_per_minute: int = spec(24, lo=1, hi=60,
                                         doc="mechanical cap on attempts in one minute")
-    base_arrival_rate: float = spec(0.9, lo=0.0, doc="dishes/min outside the rush")
-    peak_arrival_rate: float = spec(4.0, lo=0.0, doc="dishes/min at the top of the rush")
+    base_arrival_rate: float = spec(3.6, lo=0.0, doc="dishes/min outside the rush")
+    peak_arrival_rate: float = spec(16.0, lo=0.0, doc="dishes/min at the top of the rush")
     peak_minute: float = spec(55.0, lo=0.0, doc="minute of the rush peak")
     peak_width: float = spec(14.0, lo=0.0, lo_open=True, doc="rush half-width (Gaussian sd), min")
     type_stay: float = spec(0.75, lo=0.0, hi=1.0,
@@ -108,7 +111,9 @@ class ShiftParams:
     q_care: float = spec(1.5, lo=0.0, lo_open=True, doc="exponent of (1 - care) in p_err")
     energy_cost_per_hour: float = spec(0.10, lo=0.0, doc="operating cost, $/h")
     human_wage: float = spec(18.0, lo=0.0, lo_open=True, doc="human benchmark wage, $/h")
-    human_mp: float = spec(60.0, lo=0.0, lo_open=True, doc="human units/h")
+    human_mp: float = spec(240.0, lo=0.0, lo_open=True,
+                           doc="items/h a human operator washes; 240 × $0.075 = $18/h, so the "
+                           "benchmark is paid the value of a plate-only hour")
     sla: float = spec(0.04, lo=0.0, hi=1.0, doc="target on the shift's errors/attempts, e*")
 
     def __post_init__(self) -> None:
