@@ -108,7 +108,9 @@ def learn_pendulum(steps: int, hidden: tuple[int, ...], seed: int, utd: float) -
     import gymnasium as gym
 
     env = gym.make("Pendulum-v1")
-    cfg = SACConfig(hidden_sizes=hidden, updates_per_step=utd, device="cpu")
+    cfg = SACConfig(hidden_sizes=hidden, updates_per_step=utd, device="cpu", gamma=0.99,
+                    learning_starts=1000, lr_critic=1e-3, target_entropy="auto",
+                    twin_reduce="min")  # Pendulum settings, not the shift task's
     agent = SAC(env.observation_space.shape, np.float32, 1, cfg, EncoderConfig(), seed=seed)
     rb = ReplayBuffer(steps, env.observation_space.shape, np.float32, 1, seed=seed)
     rng = np.random.default_rng(seed)

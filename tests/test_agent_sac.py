@@ -17,7 +17,9 @@ from robolabor.schema import ConfigError, from_dict
 
 torch.set_num_threads(1)
 
-SMALL = SACConfig(hidden_sizes=(64, 64), batch_size=64, device="cpu")
+SMALL = SACConfig(hidden_sizes=(64, 64), batch_size=64, device="cpu", gamma=0.99,
+                  learning_starts=1000, target_entropy="auto", twin_reduce="min",
+                  lr_critic=1e-3)
 ENC = EncoderConfig(latent_dim=32, hidden_dim=64)
 
 
@@ -88,7 +90,8 @@ def test_learns_a_contextual_bandit_where_the_best_action_depends_on_the_observa
     """One step, γ = 0: reward -|a - a*(s)|² with a*(s) a different point per observation."""
     rng = np.random.default_rng(0)
     cfg = SACConfig(hidden_sizes=(64, 64), batch_size=128, gamma=0.0, init_alpha=0.01,
-                    lr_actor=1e-3, actor_update_every=1, device="cpu")
+                    lr_actor=1e-3, actor_update_every=1, device="cpu", lr_critic=1e-3,
+                    target_entropy="auto", twin_reduce="min")
     agent = SAC((2,), np.float32, 2, cfg, ENC, seed=0)
 
     def best(s):
