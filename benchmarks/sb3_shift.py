@@ -22,29 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 from robolabor.envs.optimum import optimum_for_env
+from robolabor.envs.wrappers import FixedLagrangianReward
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
 from robolabor.experiments.trainer import start_run
 
 ENV_ID = "robolabor/DishwashingShift-v0"
-
-
-class FixedLagrangian(gym.Wrapper):
-    """reward ← profit − λ·(errors − e*·attempts), λ fixed."""
-
-    def __init__(self, env: gym.Env, lam: float) -> None:
-        super().__init__(env)
-        self.lam, self.sla = lam, float(env.unwrapped.sla)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        cost = float(info["errs"]) - self.sla * float(info["attempts"])
-        return obs, float(reward) - self.lam * cost, terminated, truncated, info
 
 
 def score(act, episodes: int, seed: int, optimum) -> dict[str, float]:
@@ -60,7 +47,7 @@ def run_sb3(steps: int, seed: int, lam: float, optimum, episodes: int) -> dict[s
     from stable_baselines3 import SAC as SB3SAC
 
     torch.set_num_threads(1)
-    env = FixedLagrangian(make_env(ENV_ID), lam)
+    env = FixedLagrangianReward(make_env(ENV_ID), lam)
     model = SB3SAC("MlpPolicy", env, seed=seed, verbose=0, device="cpu")
     t0 = time.perf_counter()
     model.learn(total_timesteps=steps)

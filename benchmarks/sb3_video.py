@@ -41,25 +41,13 @@ import torch
 from gymnasium import spaces
 
 from robolabor.envs.optimum import optimum_for_env
+from robolabor.envs.wrappers import FixedLagrangianReward
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
 from robolabor.experiments.runs import RunDir
 from robolabor.experiments.trainer import Trainer
 
 EVAL_SEED = 10_000
-
-
-class FixedLagrangian(gym.Wrapper):
-    """reward ← profit − λ·(errors − e*·attempts), λ fixed."""
-
-    def __init__(self, env: gym.Env, lam: float) -> None:
-        super().__init__(env)
-        self.lam, self.sla = lam, float(env.unwrapped.sla)
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        cost = float(info["errs"]) - self.sla * float(info["attempts"])
-        return obs, float(reward) - self.lam * cost, terminated, truncated, info
 
 
 class StackAsChannels(gym.ObservationWrapper):
@@ -117,7 +105,7 @@ def run_sb3(cfg, steps: int, seed: int, lam: float, optimum, episodes: int,
     kwargs = {} if learning_starts is None else {"learning_starts": learning_starts}
     starts = learning_starts if learning_starts is not None else \
         inspect.signature(SB3SAC).parameters["learning_starts"].default
-    clock = StepClock(FixedLagrangian(make_env(cfg.env.id, cfg.env.config), lam), starts)
+    clock = StepClock(FixedLagrangianReward(make_env(cfg.env.id, cfg.env.config), lam), starts)
     env = StackAsChannels(clock)
     model = SB3SAC("CnnPolicy", env, seed=seed, verbose=0, device="cpu",
                    buffer_size=buffer_size, **kwargs)

@@ -6,7 +6,8 @@ seed and as medians: % of the optimal expected profit (with a 95% CI), the poole
 error rate against the SLA, learned λ against λ*, and the env steps and wall-clock
 at which the periodic evaluations first reached 90% and 95% of the optimum.
 
-    python benchmarks/train_seeds.py configs/shift_state.yaml --seeds 0 1 2 --out runs/bench-state --json
+    python benchmarks/train_seeds.py configs/shift_state.yaml --seeds 0 1 2 \
+        --out runs/bench-state --json
 
 The run directories are kept (``--out``), so the same runs feed ``robolabor claims``.
 """

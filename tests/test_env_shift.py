@@ -158,3 +158,19 @@ def test_any_valid_config_keeps_observation_in_bounds(cap, n_max, peak, stay, se
         assert env.observation_space.contains(obs)
         assert 0 <= info["backlog"] <= cap and info["attempts"] <= n_max
         done = term or trunc
+
+
+def test_fixed_lagrangian_reward_wrapper():
+    from robolabor.envs.wrappers import FixedLagrangianReward
+
+    env = FixedLagrangianReward(DishwashingShiftEnv(), lam=2.0)
+    env.reset(seed=0)
+    plain = DishwashingShiftEnv()
+    plain.reset(seed=0)
+    for _ in range(20):
+        a = np.array([1.0, 0.0], dtype=np.float32)
+        _, r, *_ , info = env.step(a)
+        _, r0, *_ = plain.step(a)
+        assert r == pytest.approx(r0 - 2.0 * (info["errs"] - env.sla * info["attempts"]))
+    with pytest.raises(ValueError):
+        FixedLagrangianReward(DishwashingShiftEnv(), lam=-1.0)

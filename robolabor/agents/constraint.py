@@ -7,8 +7,8 @@ broken unit beyond the SLA) is raised while the policy breaks more than
 Scale (why the prototype's λ never moved): the dual step uses the episode's
 RELATIVE violation ``v = (errors/attempts - e*) / e*``, clipped to [-1, 1], so
 one episode moves λ by at most ``lr`` dollars whatever the shift length or
-the SLA level. With the default ``lr = 0.01``, λ can travel ~$1 in 100 episodes
-of full violation and ~$1 in a few hundred at typical violations of 20-50%;
+the SLA level. With the default ``lr = 0.005``, λ can travel ~$0.5 in 100 episodes
+of full violation and ~$0.5 in a few hundred at typical violations of 20-50%;
 the step is slow enough that the SAC learner can track the moving reward.
 Dual ascent already averages noise (λ integrates v); ``ema > 0`` additionally
 smooths v across episodes at the cost of some lag.
@@ -28,7 +28,7 @@ class LagrangeConfig:
     sla: float | None = spec(None, lo=0.0, hi=1.0, lo_open=True,
                              doc="error-rate SLA e* (broken / attempted); unset = the "
                                  "environment's own SLA")
-    lr: float = spec(0.01, lo=0.0, doc="dual step: $ of λ per episode of full relative "
+    lr: float = spec(0.005, lo=0.0, doc="dual step: $ of λ per episode of full relative "
                                        "violation (clipped to ±1)")
     init: float = spec(0.0, lo=0.0, doc="initial λ ($ per broken unit)")
     max: float = spec(100.0, lo=0.0, doc="upper bound on λ ($ per broken unit)")
