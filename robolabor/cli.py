@@ -64,8 +64,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                              "or --resume RUN_DIR")
         if args.seed is not None:
             overrides["train.seed"] = args.seed
-        cfg = load_config(args.config, overrides)
-        result = start_run(cfg, args.out, name=Path(args.config).stem)
+        if args.frozen_control:
+            from robolabor.experiments.economics import frozen_control_run
+
+            result = frozen_control_run(args.config, args.out, seed=overrides.pop(
+                "train.seed", 0), overrides=overrides)
+        else:
+            cfg = load_config(args.config, overrides)
+            result = start_run(cfg, args.out, name=Path(args.config).stem)
     _print(result, args.json)
     return 0
 
@@ -224,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set sac.batch_size=128")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    t.add_argument("--frozen-control", action="store_true",
+                   help="the negative control for `claims`: same pipeline, no learning")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
 

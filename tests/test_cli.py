@@ -169,3 +169,52 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
     assert Path(summary["report"]).is_file()
     assert (out / "report.png").stat().st_size > 10_000
     assert summary["lambda_star"] > 0 and summary["step"] == 360
+
+
+def test_compare_command(tiny_config, tmp_path, capsys):
+    other = tmp_path / "tiny_b.yaml"
+    other.write_text(TINY)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--modes", f"{tiny_config},{other}", "--seeds", "2", "--steps",
+                 "240", "--workers", "1", "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert set(summary["table"]) == {str(tiny_config), str(other)}
+    row = summary["table"][str(tiny_config)]
+    assert len(row["pct_of_optimum_seeds"]) == 2 and "curve" in row
+    # identical configs and seeds train identical runs: the test must call them equivalent
+    assert summary["equivalence"]["diff"] == 0.0
+    assert summary["equivalence"]["verdict"] == "equivalent"
+    assert (out / "compare.md").is_file() and (out / "compare.png").stat().st_size > 5_000
+
+
+def test_claims_command_with_control(tiny_config, tmp_path, capsys):
+    runs = []
+    for seed in (0, 1):
+        out = tmp_path / f"run{seed}"
+        assert main(["train", str(tiny_config), "--out", str(out), "--seed", str(seed),
+                     "--set", "train.eval_every=120"]) == 0
+        runs.append(str(out))
+    control = tmp_path / "control"
+    assert main(["train", str(tiny_config), "--out", str(control), "--frozen-control",
+                 "--set", "train.eval_every=120"]) == 0
+    capsys.readouterr()
+    assert main(["claims", *runs, "--control", str(control), "--pricing", "split",
+                 "--out", str(tmp_path / "claims"), "--json"]) == 0
+    claims = json.loads(capsys.readouterr().out)["claims"]
+    verdicts = {"holds", "holds_by_construction", "not_supported", "fails"}
+    assert {"claim1_per_hour", "claim2", "claim3", "claim4", "claim4_control"} <= set(claims)
+    assert all(c["verdict"] in verdicts for c in claims.values())
+    assert claims["claim1_per_hour"]["verdict"] == "fails"  # split charges above w_h per hour
+    assert claims["claim4_control"]["verdict"] == "not_supported"  # a frozen policy
+    assert (tmp_path / "claims" / "claims.png").is_file()
+    assert json.loads((control / "meta.json").read_text())["control"] == "frozen"
+
+
+def test_macro_command(tmp_path, capsys):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text("name: tiny\nn_establishments: 500\nmonths: 12\n")
+    out = tmp_path / "macro"
+    assert main(["macro", str(scenario), "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary and (out / "macro.parquet").is_file()
+    assert main(["macro", str(tmp_path / "missing.yaml")]) == 1

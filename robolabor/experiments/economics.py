@@ -532,28 +532,23 @@ def frozen_control_run(config_path_or_cfg, out, seed: int = 0, steps: int | None
     is a flaw of the test. ``overrides`` uses dotted keys (``{"train.eval_every": 60}``).
     The run's ``meta.json`` records ``control: "frozen"``.
     """
-    from robolabor.experiments.config import config_from_dict
+    from robolabor.experiments.config import config_from_dict, load_config
     from robolabor.experiments.trainer import start_run
     from robolabor.schema import to_dict
 
+    extra = dict(overrides or {}, **{"train.seed": int(seed)})
+    if steps is not None:
+        extra["train.total_steps"] = int(steps)
     if isinstance(config_path_or_cfg, RunConfig):
         data = to_dict(config_path_or_cfg)
+        for dotted, value in extra.items():
+            section, key = dotted.split(".", 1)
+            data.setdefault(section, {})[key] = value
+        cfg = config_from_dict(data)
     else:
-        import yaml
-
-        data = yaml.safe_load(Path(config_path_or_cfg).read_text()) or {}
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    train = data.setdefault("train", {})
-    train["seed"] = int(seed)
-    if steps is not None:
-        train["total_steps"] = int(steps)
-    cfg = config_from_dict(data)
-    data.setdefault("sac", {})["learning_starts"] = int(cfg.train.total_steps) + 1
+        cfg = load_config(config_path_or_cfg, extra)
+    data = to_dict(cfg)
+    data["sac"]["learning_starts"] = int(cfg.train.total_steps) + 1
     cfg = config_from_dict(data)
     result = start_run(cfg, out, name="frozen")
     RunDir.open(Path(result["run_dir"])).update_meta(

@@ -42,16 +42,35 @@ from robolabor.experiments.sweep import get_backend
 __all__ = ["learning_curve_from_runs", "run_macro", "sweep_macro"]
 
 
-def learning_curve_from_runs(run_dirs: Sequence) -> LearningCurve:
+def _run_human_mp(run_dir: Path) -> float | None:
+    """The human benchmark MP of the run's own task (None when the run has no config)."""
+    if not (run_dir / "config.yaml").is_file():
+        return None
+    from robolabor.experiments.config import load_config
+    from robolabor.experiments.rollout import make_env
+
+    cfg = load_config(run_dir / "config.yaml")
+    return float(make_env(cfg.env.id, cfg.env.config).unwrapped.econ.human_mp)
+
+
+def learning_curve_from_runs(run_dirs: Sequence, human_mp: float | None = None
+                             ) -> LearningCurve:
     """Fit ``mp(steps)`` to every evaluation checkpoint of the runs, pooled (with seeds on a
-    common schedule this is the fit to the across-seed mean)."""
+    common schedule this is the fit to the across-seed mean).
+
+    With ``human_mp`` (the scenario's), each run's MP is first expressed in the scenario's
+    units through productivity parity, ``MP_r · human_mp / MP_h(run's task)``: a task that
+    counts items where the scenario counts plates keeps its robot-to-human ratio.
+    """
     steps, mp = [], []
     for d in run_dirs:
         rows = read_table(Path(d) / "evals.parquet")
         if not rows:
             raise EconInputError(f"{d}: no evaluation rows (evals.parquet missing or empty)")
+        run_mp = _run_human_mp(Path(d)) if human_mp is not None else None
+        scale = human_mp / run_mp if run_mp else 1.0
         steps += [float(r["step"]) for r in rows]
-        mp += [float(r["mp"]) for r in rows]
+        mp += [float(r["mp"]) * scale for r in rows]
     if not steps:
         raise EconInputError("run_dirs: need at least one run directory to fit a learning curve")
     return fit_learning_curve(np.array(steps), np.array(mp))
@@ -102,7 +121,7 @@ def run_macro(scenario_path, out_dir, run_dirs: Sequence | None = None, seeds: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_dirs = [str(Path(d)) for d in (run_dirs or [])]
-    curve = learning_curve_from_runs(run_dirs) if run_dirs else None
+    curve = learning_curve_from_runs(run_dirs, scenario.human_mp) if run_dirs else None
     jobs = [{"scenario": scenario.to_dict(), "curve": _curve_dict(curve) if curve else None,
              "seed": s} for s in range(int(seeds))]
     results = get_backend(backend, workers).map(_simulate_job, jobs)
