@@ -268,3 +268,25 @@ def test_missing_video_module_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "robolabor.agents.video_encoders", None)
     with pytest.raises(ImportError, match="video_encoders"):
         build_encoder(EncoderConfig(type="cnn3d"), (8, 3, 64, 64))
+
+
+def test_actor_ema_averages_and_round_trips():
+    cfg = SACConfig(hidden_sizes=(32, 32), batch_size=16, device="cpu", actor_ema=0.9,
+                    actor_update_every=1, learning_starts=0)
+    agent = SAC((3,), np.float32, 2, cfg, ENC, seed=0)
+    rng = np.random.default_rng(0)
+    batch = {"obs": torch.randn(16, 3), "action": torch.rand(16, 2), "reward": torch.randn(16),
+             "cost": torch.zeros(16), "next_obs": torch.randn(16, 3),
+             "terminated": torch.zeros(16), "truncated": torch.zeros(16)}
+    before = [p.clone() for p in agent.actor_avg.parameters()]
+    for _ in range(5):
+        agent.update(batch)
+    after = list(agent.actor_avg.parameters())
+    online = list(agent.actor.parameters())
+    moved = [not torch.equal(a, b) for a, b in zip(before, after, strict=True)]
+    assert all(moved)  # the average follows the actor ...
+    assert any(not torch.allclose(a, o) for a, o in zip(after, online, strict=True))  # ... lags
+    obs = rng.normal(size=3).astype(np.float32)
+    clone = SAC((3,), np.float32, 2, cfg, ENC, seed=1)
+    clone.load_state_dict(agent.state_dict())
+    assert np.allclose(clone.act(obs, deterministic=True), agent.act(obs, deterministic=True))

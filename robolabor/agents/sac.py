@@ -73,6 +73,11 @@ class SACConfig:
     hidden_sizes: tuple[int, ...] = spec((256, 256),
                                          doc="hidden widths of actor and critics (128² learns "
                                              "Pendulum-v1 as well at ~2x the speed on CPU)")
+    actor_ema: float = spec(0.0, lo=0.0, hi=1.0, hi_open=True,
+                            doc="0 = off; else deterministic actions (evaluation) come from an "
+                                "exponential average of the actor's weights with this decay, "
+                                "on the Polyak-averaged encoder: the last iterate of a policy "
+                                "chasing a noisy critic wanders, its average does not")
     init_alpha: float = spec(0.1, lo=0.0, lo_open=True, doc="initial entropy temperature α")
     target_entropy: float | str = spec(-4.0, doc="entropy target H̄ of the [0,1]^d action; "
                                                    "'auto' = -d")
@@ -191,6 +196,9 @@ class SAC:
         # A frozen encoder never changes, so it is its own target.
         self.encoder_target = self.encoder if self.frozen else copy.deepcopy(self.encoder)
         self.critic_target = copy.deepcopy(self.critic)
+        self.actor_avg = copy.deepcopy(self.actor) if cfg.actor_ema > 0 else None
+        if self.actor_avg is not None:
+            self.actor_avg.requires_grad_(False)
         for net in (self.encoder_target, self.critic_target):
             net.requires_grad_(False)
             net.eval()
@@ -270,16 +278,20 @@ class SAC:
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
-        """Action(s) in [0, 1]^d for one observation or a batch; deterministic = tanh(μ)."""
+        """Action(s) in [0, 1]^d for one observation or a batch; deterministic = tanh(μ)
+        (of the averaged actor when ``actor_ema`` > 0)."""
         x = torch.as_tensor(np.asarray(obs), device=self.device)
         single = x.dim() == len(self.obs_shape)
         if single:
             x = x.unsqueeze(0)
         self.encoder.eval()
-        mean, log_std = self.actor(self.encoder(self._prep(x, augment=False)))
-        if deterministic:
-            u = mean
+        inp = self._prep(x, augment=False)
+        if deterministic and self.actor_avg is not None:
+            u, _ = self.actor_avg(self.encoder_target(inp))
+        elif deterministic:
+            u, _ = self.actor(self.encoder(inp))
         else:
+            mean, log_std = self.actor(self.encoder(inp))
             noise = torch.randn(mean.shape, device=mean.device, generator=self.generator)
             u = mean + noise * log_std.exp()
         a = to_unit_interval(u).cpu().numpy()
@@ -323,6 +335,10 @@ class SAC:
             self._check("actor_loss/alpha_loss", torch.stack([actor_loss, alpha_loss]))
             self._step(self.actor_opt, actor_loss, self._actor_params, "actor")
             self._step(self.alpha_opt, alpha_loss, [self.log_alpha], "alpha")
+            if self.actor_avg is not None:
+                with torch.no_grad():
+                    torch._foreach_lerp_(list(self.actor_avg.parameters()), self._actor_params,
+                                         1.0 - cfg.actor_ema)
             self._last_actor = {"actor_loss": actor_loss.detach(),
                                 "alpha_loss": alpha_loss.detach(), "entropy": -logp.detach().mean()}
 
@@ -349,6 +365,7 @@ class SAC:
             "encoder": self.encoder.state_dict(),
             "encoder_target": self.encoder_target.state_dict(),
             "actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+            "actor_avg": None if self.actor_avg is None else self.actor_avg.state_dict(),
             "critic_target": self.critic_target.state_dict(),
             "log_alpha": self.log_alpha.detach().clone(),
             "critic_opt": self.critic_opt.state_dict(), "actor_opt": self.actor_opt.state_dict(),
@@ -366,6 +383,10 @@ class SAC:
         if not self.frozen:
             self.encoder_target.load_state_dict(state["encoder_target"])
         self.actor.load_state_dict(state["actor"])
+        if self.actor_avg is not None:
+            if state.get("actor_avg") is None:
+                raise ValueError("agent state has no averaged actor but sac.actor_ema > 0")
+            self.actor_avg.load_state_dict(state["actor_avg"])
         self.critic.load_state_dict(state["critic"])
         self.critic_target.load_state_dict(state["critic_target"])
         with torch.no_grad():

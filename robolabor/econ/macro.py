@@ -240,7 +240,9 @@ def fit_learning_curve(env_steps, mp) -> LearningCurve:
     """Least-squares fit of the exponential learning curve to checkpoint evaluations.
 
     env_steps: (n,) training steps >= 0 of each checkpoint; mp: (n,) evaluated MP
-    (units/h), e.g. the across-seed mean. Needs at least 3 distinct steps.
+    (units/h), e.g. the across-seed mean. Needs at least 3 distinct steps. The fitted
+    asymptote lies within the observed MP range widened by a quarter of its width, and the
+    time constant within the observed span of steps.
     """
     x = as_float_array("env_steps", env_steps, ndim=(1,))
     y = as_float_array("mp", mp, ndim=(1,))
@@ -254,11 +256,17 @@ def fit_learning_curve(env_steps, mp) -> LearningCurve:
     order = np.argsort(x)
     x, y = x[order], y[order]
     span = float(x[-1] - x[0]) or 1.0
-    tail = y[-max(1, len(y) // 5):].mean()
-    p0 = [float(y[0]), float(tail), span / 3]
+    margin = 0.25 * float(y.max() - y.min())
+    lo, hi = max(0.0, float(y.min()) - margin), float(y.max()) + margin
+    hi = hi if hi > lo else lo + 1e-9
+    tail = float(np.clip(y[-max(1, len(y) // 5):].mean(), lo, hi))
+    p0 = [float(y[0]), tail, span / 3]
+    # No extrapolation far past what training showed: the asymptote stays within a
+    # quarter of the observed range of it and the time constant inside the observed window (a curve that is still
+    # falling or rising at the last checkpoint is held at its fitted level, not run to 0).
     try:
         (m0, minf, tau), _ = curve_fit(_curve, x, y, p0=p0,
-                                       bounds=([0, 0, span * 1e-4], [np.inf, np.inf, span * 100]),
+                                       bounds=([0, lo, span * 1e-4], [np.inf, hi, span]),
                                        maxfev=10_000)
     except (RuntimeError, ValueError) as exc:
         raise EconInputError(f"mp: the learning curve could not be fitted ({exc})") from None

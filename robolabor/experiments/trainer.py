@@ -109,8 +109,8 @@ class Trainer:
         self.env = make_env(cfg.env.id, cfg.env.config)
         self.eval_env = make_env(cfg.env.id, cfg.env.config)
         self.agent = build_agent(cfg, self.env)
-        self.sla = float(self.env.unwrapped.sla)
-        self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=self.sla)
+        self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=float(self.env.unwrapped.sla))
+        self.sla = self.lagrange.sla  # the config's e* if set, else the environment's
         self.buffer = ReplayBuffer(capacity=cfg.sac.buffer_size,
                                    obs_shape=self.env.observation_space.shape,
                                    obs_dtype=self.env.observation_space.dtype,
@@ -208,7 +208,7 @@ class Trainer:
                     action = self.agent.act(self.obs, deterministic=False)
                 next_obs, reward, terminated, truncated, info = self.env.step(
                     action.astype(np.float32))
-                cost = float(info["errs"]) - self.sla * float(info["attempts"])
+                cost = self.lagrange.cost(info["errs"], info["attempts"])
                 self.buffer.add(self.obs, action, float(reward), cost, next_obs,
                                 terminated, truncated)
                 tally.add(info)
