@@ -262,8 +262,8 @@ def fit_learning_curve(env_steps, mp) -> LearningCurve:
     tail = float(np.clip(y[-max(1, len(y) // 5):].mean(), lo, hi))
     p0 = [float(y[0]), tail, span / 3]
     # No extrapolation far past what training showed: the asymptote stays within a
-    # quarter of the observed range of it and the time constant inside the observed window (a curve that is still
-    # falling or rising at the last checkpoint is held at its fitted level, not run to 0).
+    # quarter of the observed range of it and the time constant inside the observed
+    # window (a curve still falling at the last checkpoint is not run down to 0).
     try:
         (m0, minf, tau), _ = curve_fit(_curve, x, y, p0=p0,
                                        bounds=([0, lo, span * 1e-4], [np.inf, hi, span]),
