@@ -131,7 +131,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def cmd_claims(args: argparse.Namespace) -> int:
     from robolabor.experiments.economics import claims_for_runs, write_claims_report
 
-    result = claims_for_runs(args.run_dirs, pricing=args.pricing, control_dirs=args.control)
+    result = claims_for_runs(args.run_dirs, pricing=args.pricing, control_dirs=args.control,
+                             intervention_episodes=args.intervention_episodes)
     out = Path(args.out or Path(args.run_dirs[0]).parent / f"claims-{args.pricing}")
     paths = write_claims_report(result, out)
     print(Path(paths["json" if args.json else "markdown"]).read_text())
@@ -267,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--pricing", default="capped", choices=("capped", "split"))
     cl.add_argument("--control", nargs="*", default=None,
                     help="negative-control runs (frozen policy) for claim 4")
+    cl.add_argument("--intervention-episodes", type=int, default=400,
+                    help="paired episodes per arm of claim 3's speed intervention")
     cl.add_argument("--out", default=None, help="report folder (default beside the runs)")
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(func=cmd_claims)

@@ -199,7 +199,8 @@ def test_claims_command_with_control(tiny_config, tmp_path, capsys):
                  "--set", "train.eval_every=120"]) == 0
     capsys.readouterr()
     assert main(["claims", *runs, "--control", str(control), "--pricing", "split",
-                 "--out", str(tmp_path / "claims"), "--json"]) == 0
+                 "--intervention-episodes", "16", "--out", str(tmp_path / "claims"),
+                 "--json"]) == 0
     claims = json.loads(capsys.readouterr().out)["claims"]
     verdicts = {"holds", "holds_by_construction", "not_supported", "fails"}
     assert {"claim1_per_hour", "claim2", "claim3", "claim4", "claim4_control"} <= set(claims)
