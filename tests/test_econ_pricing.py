@@ -97,8 +97,8 @@ def test_rules_state_their_guarantees():
         assert "claim1_per_unit" in rule.conditional
 
 
-counts = st.floats(0, 300, allow_nan=False)
-windows = st.lists(st.tuples(counts, st.floats(0, 30, allow_nan=False),
+counts = st.floats(0, 300, allow_nan=False, allow_subnormal=False)
+windows = st.lists(st.tuples(counts, st.floats(0, 30, allow_nan=False, allow_subnormal=False),
                              st.floats(0.05, 8)), min_size=1, max_size=12)
 
 
