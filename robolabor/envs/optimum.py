@@ -303,6 +303,19 @@ def _accounts(tot: np.ndarray, params: ShiftParams | ClassicParams, hours: float
             "parity": float(led.wage_parity[0]), "profit": float(led.profit[0])}
 
 
+def _headline(params: ShiftParams | ClassicParams, hours: float, lam_star: float,
+              tot: np.ndarray, tot0: np.ndarray, err0: float, rtot: np.ndarray) -> dict:
+    """The Optimum fields both tasks fill the same way: the constrained optimum's
+    economics, the unconstrained one's profit and errors, the uniform random policy's."""
+    acc, racc = _accounts(tot, params, hours), _accounts(rtot, params, hours)
+    return {"expected_profit": float(tot[PROFIT]), "mp": acc["mp"],
+            "error_rate": acc["error_rate"], "parity": acc["parity"], "sla": params.sla,
+            "lambda_star": float(lam_star), "unconstrained_profit": float(tot0[PROFIT]),
+            "unconstrained_error_rate": err0, "random_parity": racc["parity"],
+            "random_profit": float(rtot[PROFIT]), "random_error_rate": racc["error_rate"],
+            "hours": hours}
+
+
 def _bisect_lambda(err_rate_at, sla: float, rel_tol: float = 1e-3, max_iter: int = 60):
     """Smallest lambda whose greedy policy meets the SLA; returns (lambda, result at lambda)."""
     res0 = err_rate_at(0.0)
@@ -383,27 +396,15 @@ def _solve_shift(params: ShiftParams, grid: int) -> Optimum:
 
     table = actions[policy]  # (T, K, B+1, 2)
     table = np.ascontiguousarray(np.swapaxes(table, 1, 2)).astype(np.float32)  # (T, B+1, K, 2)
-    acc, racc = _accounts(tot, params, hours), _accounts(rtot, params, hours)
     return Optimum(
         kind="shift",
-        expected_profit=float(tot[PROFIT]),
-        mp=acc["mp"],
-        error_rate=acc["error_rate"],
-        parity=acc["parity"],
-        sla=params.sla,
-        lambda_star=float(lam_star),
+        **_headline(params, hours, lam_star, tot, tot0, err0, rtot),
         best_constant_profit=float(best_tot[PROFIT]),
         best_constant_action=actions[best_c].astype(np.float32),
         best_constant_error_rate=_ratio(best_tot[ERRORS], best_tot[ATTEMPTS]),
         best_constant_unconstrained_profit=float(best_unc_tot[PROFIT]),
-        unconstrained_profit=float(tot0[PROFIT]),
-        unconstrained_error_rate=err0,
-        random_parity=racc["parity"],
-        random_profit=float(rtot[PROFIT]),
-        random_error_rate=racc["error_rate"],
         solve_seconds=time.perf_counter() - t0,
         grid=grid,
-        hours=hours,
         policy_table=table,
         actions=actions,
     )
@@ -453,27 +454,15 @@ def _solve_classic(params: ClassicParams, grid: int) -> Optimum:
 
     lam_star, (err, best, tot), (err0, _, tot0) = _bisect_lambda(run, params.sla)
     rtot = _classic_step_expectations(params, _midpoint_actions(200)).mean(axis=1) * T
-    acc, racc = _accounts(tot, params, hours), _accounts(rtot, params, hours)
     return Optimum(
         kind="classic",
-        expected_profit=float(tot[PROFIT]),
-        mp=acc["mp"],
-        error_rate=acc["error_rate"],
-        parity=acc["parity"],
-        sla=params.sla,
-        lambda_star=float(lam_star),
+        **_headline(params, hours, lam_star, tot, tot0, err0, rtot),
         best_constant_profit=float(tot[PROFIT]),
         best_constant_action=best.astype(np.float32),
         best_constant_error_rate=err,
         best_constant_unconstrained_profit=float(tot0[PROFIT]),
-        unconstrained_profit=float(tot0[PROFIT]),
-        unconstrained_error_rate=err0,
-        random_parity=racc["parity"],
-        random_profit=float(rtot[PROFIT]),
-        random_error_rate=racc["error_rate"],
         solve_seconds=time.perf_counter() - t0,
         grid=grid,
-        hours=hours,
         policy_table=np.tile(best.astype(np.float32), (T, 1)),
         actions=best[None].astype(np.float32),
     )
