@@ -22,7 +22,7 @@ def run_demo(out: str | Path | None = None, steps: int | None = None, seed: int 
     steps = DEMO_STEPS if steps is None else steps
     every = max(steps // 8, 1)
     cfg = config_from_dict({"train": {"total_steps": steps, "seed": seed, "eval_every": every,
-                                      "checkpoint_every": every * 2, "eval_episodes": 10,
+                                      "checkpoint_every": every * 2, "eval_episodes": 20,
                                       "progress": progress}})
     if out is None:
         out = Path("runs") / f"demo-s{seed}-{config_hash(cfg)}"
