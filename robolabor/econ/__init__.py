@@ -7,7 +7,7 @@ human benchmark) and ``macro`` (a sector simulation) sit beside them. Nothing
 here imports torch or the rest of robolabor.
 """
 
-from robolabor.econ._checks import EconInputError
+from robolabor.econ._checks import EconInputError, save_figure
 from robolabor.econ.allocation import (
     Allocation,
     DeltaMPL,
@@ -55,7 +55,7 @@ from robolabor.econ.wage_index import (
 )
 
 __all__ = [
-    "EconInputError", "Ledger", "window_ledger", "prototype_implied_wage",
+    "EconInputError", "save_figure", "Ledger", "window_ledger", "prototype_implied_wage",
     "Allocation", "allocate", "allocate_ledger", "customer_share", "DeltaMPL", "delta_mpl",
     "shares_from_deltas", "RULES", "PricingRule", "PricingLedger", "price_windows",
     "WageIndex", "WageIndexPath", "wage_index", "price_level", "load_wage_csv",

@@ -8,6 +8,8 @@ instead of producing a plausible-looking number (the prototype silently turned
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 
@@ -72,3 +74,15 @@ def scalar(name: str, x, *, sign: str = "any") -> float:
     arr = as_float_array(name, x, ndim=(0,))
     per_window(name, arr, 1, sign=sign)
     return float(arr)
+
+
+def save_figure(fig, path) -> Path:
+    """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from robolabor.econ._checks import EconInputError, as_float_array, per_window, scalar
+from robolabor.econ._checks import EconInputError, as_float_array, per_window, save_figure, scalar
 from robolabor.econ.allocation import allocate
 from robolabor.econ.ledger import window_ledger
 from robolabor.econ.pricing import PricingLedger
@@ -515,9 +515,4 @@ def claims_figure(results: Sequence[ClaimResult], arrays, path) -> Path:
     a.axhline(1, color="k", lw=0.5)
     a.set(xlabel="window", ylabel="ratio", title=title("Unit-cost ratio", "claim4"))
     a.legend(fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

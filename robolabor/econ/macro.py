@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import curve_fit
 
-from robolabor.econ._checks import EconInputError, as_float_array
+from robolabor.econ._checks import EconInputError, as_float_array, save_figure
 
 __all__ = ["MacroConfigError", "Scenario", "load_scenario", "LearningCurve",
            "fit_learning_curve", "MacroResult", "simulate", "npv", "npv_sensitivity",
@@ -506,9 +506,4 @@ def macro_figure(result: MacroResult, path) -> Path:
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=8)
     fig.suptitle(f"Scenario {result.scenario.name!r}, seed {result.seed}")
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from robolabor.econ import save_figure
 from robolabor.experiments.rollout import mean_ci
 from robolabor.experiments.runs import RunDir, read_table
 from robolabor.experiments.sweep import get_backend
@@ -159,6 +160,4 @@ def _write_figure(summary: dict[str, Any], path: Path) -> None:
     ax.set(xlabel="env steps", ylabel="% of optimal expected profit",
            title=f"mean ± 95% CI over {summary['seeds']} seeds")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -251,15 +251,11 @@ def _iso_error_care(params, speed: np.ndarray, care: np.ndarray,
 
 
 def _load_agent(run: RunDir, cfg: RunConfig, env, checkpoint: str | None):
-    import torch
-
-    from robolabor.experiments.trainer import build_agent
+    from robolabor.experiments.trainer import build_agent, load_checkpoint
 
     ckpt = run.checkpoints / checkpoint if checkpoint else run.latest_valid_checkpoint()
     agent = build_agent(cfg, env)
-    blob = torch.load(ckpt / "agent.pt", map_location=agent.device, weights_only=False)
-    agent.load_state_dict(blob["agent"])
-    state = json.loads((ckpt / "state.json").read_text())
+    _, state = load_checkpoint(agent, ckpt)
     return agent, ckpt.name, int(state["step"])
 
 

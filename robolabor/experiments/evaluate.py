@@ -11,8 +11,8 @@ import torch
 from robolabor.agents.constraint import LagrangeMultiplier
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.rollout import make_env
-from robolabor.experiments.runs import CheckpointError, RunDir
-from robolabor.experiments.trainer import build_agent, evaluate_agent
+from robolabor.experiments.runs import RunDir
+from robolabor.experiments.trainer import build_agent, evaluate_agent, load_checkpoint
 
 
 def evaluate_run(run_dir: str | Path, episodes: int = 20, seed: int | None = None,
@@ -31,12 +31,7 @@ def evaluate_run(run_dir: str | Path, episodes: int = 20, seed: int | None = Non
     ckpt = run.path / "checkpoints" / checkpoint if checkpoint else run.latest_valid_checkpoint()
     env = make_env(cfg.env.id, cfg.env.config)
     agent = build_agent(cfg, env)
-    try:
-        blob = torch.load(ckpt / "agent.pt", map_location=agent.device, weights_only=False)
-        state = json.loads((ckpt / "state.json").read_text())
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{ckpt}: cannot be loaded ({exc})") from None
-    agent.load_state_dict(blob["agent"])
+    _, state = load_checkpoint(agent, ckpt)
     lagrange = LagrangeMultiplier(cfg.lagrange, sla=float(env.unwrapped.sla))
     lagrange.load_state_dict(state["lagrange"])
     optimum = json.loads((run.path / "optimum.json").read_text())

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from robolabor.econ import save_figure
 from robolabor.experiments.runs import RunDir, read_table
 
 
@@ -66,9 +67,7 @@ def make_figure(run: RunDir, evals: list[dict], episodes: list[dict], optimum: d
     meta = run.read_meta()
     fig.suptitle(f"{meta.get('env_id')} · encoder {meta.get('encoder')} · seed {meta.get('seed')}"
                  f" · config {meta.get('config_hash')}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) -> dict[str, str]:

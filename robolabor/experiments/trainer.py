@@ -50,6 +50,7 @@ from robolabor.experiments.runs import (
     atomic_write_text,
     now_iso,
     read_table,
+    verify_checkpoint,
     write_table,
 )
 
@@ -74,6 +75,19 @@ def frame_stack_of(env) -> int | None:
     """Image observations (T, C, H, W) uint8 are stored one frame per step."""
     space = env.observation_space
     return int(space.shape[0]) if space.dtype == np.uint8 and len(space.shape) == 4 else None
+
+
+def load_checkpoint(agent: SAC, ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify a checkpoint against its manifest, load the agent's weights from it and
+    return (the torch blob, state.json); any damage is a ``CheckpointError``."""
+    verify_checkpoint(ckpt)
+    try:
+        blob = torch.load(ckpt / "agent.pt", map_location=agent.device, weights_only=False)
+        state = json.loads((ckpt / "state.json").read_text())
+        agent.load_state_dict(blob["agent"])
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise CheckpointError(f"{ckpt}: cannot be loaded ({exc})") from None
+    return blob, state
 
 
 def evaluate_agent(agent: SAC, env, episodes: int, seed: int, optimum: dict) -> dict[str, Any]:
@@ -168,15 +182,12 @@ class Trainer:
 
     def _restore(self) -> None:
         ckpt = self.run_dir.latest_valid_checkpoint()
+        blob, state = load_checkpoint(self.agent, ckpt)
         try:
-            blob = torch.load(ckpt / "agent.pt", map_location=self.agent.device,
-                              weights_only=False)
-            state = json.loads((ckpt / "state.json").read_text())
             with np.load(ckpt / "replay.npz") as replay:
                 self.buffer.load_state_dict({k: replay[k] for k in replay.files})
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            raise CheckpointError(f"{ckpt}: cannot be loaded ({exc})") from None
-        self.agent.load_state_dict(blob["agent"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{ckpt}: replay cannot be loaded ({exc})") from None
         torch.set_rng_state(blob["torch_rng"])
         self.lagrange.load_state_dict(state["lagrange"])
         self.rng.bit_generator.state = state["rng"]
