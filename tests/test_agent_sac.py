@@ -119,6 +119,49 @@ def test_terminated_stops_bootstrapping_truncated_does_not():
     assert abs(m["target_mean"] - (2.0 - lam * 0.5)) > 1e-3   # γ·(Q' - α log π) added
 
 
+def test_cost_head_learns_the_cost_apart_from_the_reward():
+    """With terminated transitions Q_r -> E[r | a] and Q_c -> E[c | a] separately."""
+    cfg = SACConfig(hidden_sizes=(64, 64), batch_size=256, gamma=0.0, device="cpu",
+                    lr_critic=3e-3, cost_critic=True)
+    agent = SAC((3,), np.float32, 2, cfg, ENC, seed=0)
+    g = torch.Generator().manual_seed(0)
+    for i in range(400):
+        a = torch.rand(256, 2, generator=g)
+        agent.update(batch(n=256, seed=i, action=a, reward=2.0 * a[:, 0], cost=a[:, 1] - 0.5,
+                           terminated=torch.ones(256)), lam=0.3)
+    a = torch.rand(512, 2, generator=g)
+    with torch.no_grad():
+        q = agent.critic(agent.encoder(torch.randn(512, 3, generator=g)), a).mean(0)
+    assert q.shape == (512, 2)
+    assert (q[:, 0] - 2.0 * a[:, 0]).abs().mean() < 0.1
+    assert (q[:, 1] - (a[:, 1] - 0.5)).abs().mean() < 0.1
+
+
+def test_cost_critic_target_and_lagrangian_value_follow_lambda_at_once():
+    """The same critic serves every λ: Q_r - λ·Q_c moves with λ without any update."""
+    cfg = SACConfig(hidden_sizes=(32, 32), batch_size=64, device="cpu", cost_critic=True)
+    agent = SAC((3,), np.float32, 2, cfg, ENC, seed=0)
+    lam, r, c = 0.7, torch.full((64,), 2.0), torch.full((64,), 0.5)
+    m = agent.update(batch(reward=r, cost=c, terminated=torch.ones(64)), lam=lam)
+    assert m["target_mean"] == pytest.approx(2.0 - lam * 0.5, abs=1e-6)
+    q = agent.critic(agent.encoder(batch()["obs"]), batch()["action"]).detach()
+    for lam in (0.0, 0.5, 2.0):
+        torch.testing.assert_close(SAC._lagrangian(q, lam), q[..., 0] - lam * q[..., 1])
+    single = SAC((3,), np.float32, 2, SACConfig(hidden_sizes=(32, 32), cost_critic=False,
+                                                device="cpu"), ENC, seed=0)
+    assert single.critic(single.encoder(batch()["obs"]), batch()["action"]).shape == (2, 64, 1)
+
+
+def test_min_reduction_picks_the_member_with_the_lowest_lagrangian_value():
+    agent = SAC((3,), np.float32, 2, SACConfig(twin_reduce="min", device="cpu"), ENC, seed=0)
+    q = torch.tensor([[[1.0, 0.0], [1.0, 0.0]],      # member 0: (Q_r, Q_c) per sample
+                      [[2.0, 2.0], [0.5, 0.0]]])     # member 1
+    out = agent._reduce(q, lam=1.0)   # sample 0: 1 vs 0 -> member 1; sample 1: 1 vs .5 -> 1
+    torch.testing.assert_close(out, torch.tensor([[2.0, 2.0], [0.5, 0.0]]))
+    out = agent._reduce(q, lam=0.0)   # sample 0: 1 vs 2 -> member 0
+    torch.testing.assert_close(out[0], torch.tensor([1.0, 0.0]))
+
+
 def test_non_finite_loss_raises_before_any_step_and_keeps_parameters():
     agent = SAC((3,), np.float32, 2, SMALL, ENC, seed=0)
     for i in range(3):
@@ -290,3 +333,14 @@ def test_actor_ema_averages_and_round_trips():
     clone = SAC((3,), np.float32, 2, cfg, ENC, seed=1)
     clone.load_state_dict(agent.state_dict())
     assert np.allclose(clone.act(obs, deterministic=True), agent.act(obs, deterministic=True))
+
+
+def test_anneal_scales_actor_and_critic_lr_linearly_to_lr_final():
+    cfg = SACConfig(hidden_sizes=(16, 16), device="cpu", lr_actor=1e-3, lr_critic=4e-4,
+                    lr_alpha=2e-3, lr_final=0.1)
+    agent = SAC((3,), np.float32, 2, cfg, ENC, seed=0)
+    for progress, f in ((-1.0, 1.0), (0.0, 1.0), (0.5, 0.55), (1.0, 0.1), (3.0, 0.1)):
+        agent.anneal(progress)
+        assert agent.actor_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * f)
+        assert agent.critic_opt.param_groups[0]["lr"] == pytest.approx(4e-4 * f)
+        assert agent.alpha_opt.param_groups[0]["lr"] == 2e-3   # α keeps its own step

@@ -1,13 +1,21 @@
 """Soft Actor-Critic on latents: encoder -> latent -> tanh-Gaussian actor and twin critics.
 
+The constraint (the error SLA) enters through its Lagrange multiplier λ. With
+``cost_critic`` (the default) each critic has two heads, Q_r for the profit and Q_c for
+the constraint cost c = errors - e*·attempts, and the policy maximises Q_r - λ·Q_c, so a
+new λ reaches the actor at once; without it one head regresses s·(r - λ·c) and must
+re-fit whenever λ moves.
+
 One update (``SAC.update``), in order:
 
-1. target   y = s·(r - λ·c) + γ·(1 - terminated)·(min Q̄(z̄', a') - α·log π(a'|z')),
-            a' ~ π(·|z'), z' = encoder(s'), z̄' = target encoder(s'), Q̄ the target critics.
+1. target   y_r = s·r + γ·(1 - terminated)·(Q̄_r(z̄', a') - α·log π(a'|z')),
+            y_c = s·c + γ·(1 - terminated)·Q̄_c(z̄', a'),
+            a' ~ π(·|z'), z' = encoder(s'), z̄' = target encoder(s'), Q̄ the target critics
+            reduced over the twins (mean, or the member with the lowest Q̄_r - λ·Q̄_c).
             Truncation still bootstraps; only termination stops it.
-2. critic   L_Q = Σ_i mean (Q_i(z, a) - y)², z = encoder(s). This loss (alone) trains the
-            encoder, end to end.
-3. actor    L_π = mean(α·log π(ã|z) - min_i Q_i(z, ã)) on the DETACHED z, every
+2. critic   L_Q = Σ_i Σ_heads mean (Q_i(z, a) - y)², z = encoder(s). This loss (alone)
+            trains the encoder, end to end.
+3. actor    L_π = mean(α·log π(ã|z) - (Q_r - λ·Q_c)(z, ã)) on the DETACHED z, every
             ``actor_update_every`` critic updates (TD3-style delay, halves the actor's cost).
 4. alpha    L_α = -mean(log α·(log π(ã|z) + H̄)) with the same samples (automatic entropy).
 5. targets  Polyak: θ̄ ← θ̄ + τ(θ - θ̄) for the target critics and the target encoder
@@ -57,6 +65,11 @@ class SACConfig:
     lr_actor: float = spec(3e-4, lo=0.0, lo_open=True, doc="Adam lr of the actor")
     lr_critic: float = spec(3e-4, lo=0.0, lo_open=True,
                             doc="Adam lr of critics + encoder; faster over-fits count noise")
+    lr_final: float = spec(1.0, lo=0.0, hi=1.0,
+                           doc="actor and critic lr at the end of training as a fraction of "
+                               "lr_actor / lr_critic, reached linearly from the first update "
+                               "(1 = constant): with noisy targets a constant step leaves the "
+                               "last iterate wandering in proportion to the step")
     lr_alpha: float = spec(1e-3, lo=0.0, lo_open=True, doc="Adam lr of log α")
     batch_size: int = spec(256, lo=1, doc="transitions per update")
     buffer_size: int = spec(100_000, lo=1, doc="replay capacity in transitions")
@@ -66,6 +79,10 @@ class SACConfig:
                                    doc="updates per env step (UTD); < 1 updates every "
                                        "1/UTD steps")
     actor_update_every: int = spec(2, lo=1, doc="critic updates per actor + α update")
+    cost_critic: bool = spec(True, doc="learn the constraint cost with its own critic head "
+                                       "(Q_r - λ·Q_c): a change of λ reaches the actor at "
+                                       "once instead of after the critic has re-fitted "
+                                       "r - λ·c; false = one critic of r - λ·c")
     twin_reduce: str = spec("mean", choices=("min", "mean"),
                             doc="how the twin critics combine in the target and the actor "
                                 "loss: min (clipped double Q, pessimistic in proportion to "
@@ -115,11 +132,13 @@ class EnsembleLinear(nn.Module):
 
 
 class TwinCritic(nn.Module):
-    """Q_1, Q_2 (z, a) evaluated together; returns (2, B)."""
+    """Q_1, Q_2 (z, a) evaluated together; returns (2, B, heads): head 0 the reward
+    value, head 1 (when ``heads`` = 2) the constraint-cost value."""
 
-    def __init__(self, in_dim: int, hidden: tuple[int, ...], n: int = 2) -> None:
+    def __init__(self, in_dim: int, hidden: tuple[int, ...], n: int = 2, heads: int = 1
+                 ) -> None:
         super().__init__()
-        dims = (in_dim, *hidden, 1)
+        dims = (in_dim, *hidden, heads)
         self.n = n
         self.layers = nn.ModuleList(EnsembleLinear(n, i, o)
                                     for i, o in zip(dims[:-1], dims[1:], strict=True))
@@ -128,7 +147,7 @@ class TwinCritic(nn.Module):
         x = torch.cat([z, a], dim=-1).expand(self.n, -1, -1)
         for layer in self.layers[:-1]:
             x = F.relu(layer(x), inplace=True)
-        return self.layers[-1](x).squeeze(-1)
+        return self.layers[-1](x)
 
 
 class Actor(nn.Module):
@@ -190,7 +209,8 @@ class SAC:
             hidden = tuple(cfg.hidden_sizes)
             self.actor = Actor(latent, action_dim, hidden, cfg.log_std_min,
                                cfg.log_std_max).to(self.device)
-            self.critic = TwinCritic(latent + action_dim, hidden).to(self.device)
+            self.critic = TwinCritic(latent + action_dim, hidden,
+                                     heads=2 if cfg.cost_critic else 1).to(self.device)
         self.is_image = bool(self.encoder.is_image)
         self.frozen = self.encoder_cfg.freeze
         # A frozen encoder never changes, so it is its own target.
@@ -249,9 +269,18 @@ class SAC:
         u = mean + noise * log_std.exp()
         return to_unit_interval(u), squashed_log_prob(u, mean, log_std)
 
-    def _reduce(self, q: torch.Tensor) -> torch.Tensor:
-        """Twin estimates -> one: min (clipped double Q) or mean (no pessimism bias)."""
-        return q.min(0).values if self.cfg.twin_reduce == "min" else q.mean(0)
+    @staticmethod
+    def _lagrangian(q: torch.Tensor, lam: float) -> torch.Tensor:
+        """(n, B, heads) -> (n, B): Q_r - λ·Q_c with a cost head, else the single head."""
+        return q[..., 0] - lam * q[..., 1] if q.shape[-1] == 2 else q[..., 0]
+
+    def _reduce(self, q: torch.Tensor, lam: float) -> torch.Tensor:
+        """Twin estimates (n, B, heads) -> (B, heads): the mean (no pessimism bias), or
+        (clipped double Q) the member whose Lagrangian value Q_r - λ·Q_c is lowest."""
+        if self.cfg.twin_reduce == "mean":
+            return q.mean(0)
+        idx = self._lagrangian(q, lam).argmin(0)  # (B,)
+        return q.gather(0, idx.view(1, -1, 1).expand(1, -1, q.shape[-1])).squeeze(0)
 
     def _check(self, name: str, value: torch.Tensor) -> None:
         if not bool(torch.isfinite(value).all()):
@@ -274,6 +303,15 @@ class SAC:
             return math.floor(max(0, t - self.cfg.learning_starts) * self.cfg.updates_per_step
                               + 1e-9)
         return total(env_steps) - total(env_steps - 1)
+
+    def anneal(self, progress: float) -> None:
+        """Set the actor and critic lr for training progress ∈ [0, 1] (linear to
+        ``lr_final``); a function of progress alone, so a resumed run agrees."""
+        f = 1.0 - (1.0 - self.cfg.lr_final) * min(max(progress, 0.0), 1.0)
+        for opt, base in ((self.critic_opt, self.cfg.lr_critic), (self.actor_opt,
+                                                                 self.cfg.lr_actor)):
+            for group in opt.param_groups:
+                group["lr"] = base * f
 
     # ------------------------------------------------------------------ acting
     @torch.no_grad()
@@ -301,7 +339,7 @@ class SAC:
     def update(self, batch: dict[str, torch.Tensor], lam: float = 0.0) -> dict[str, float]:
         """One gradient update from a replay batch; returns float metrics.
 
-        Metrics: critic_loss (Σ of the twin MSEs), q_mean (mean Q over the batch and both
+        Metrics: critic_loss (Σ of the twin MSEs), q_mean (mean Q_r - λ·Q_c over the batch and both
         critics), target_mean (mean TD target y), reward_mean (mean s·(r - λ·c)),
         actor_loss, alpha_loss, entropy (-mean log π of the [0,1] action, nats),
         alpha (α after this update), actor_updated (1.0 when the actor/α stepped now;
@@ -317,8 +355,14 @@ class SAC:
 
         with torch.no_grad():
             a_next, logp_next = self._sample(self.encoder(next_obs))
-            q_next = self._reduce(self.critic_target(self.encoder_target(next_obs), a_next))
-            y = reward + cfg.gamma * (1.0 - b["terminated"]) * (q_next - alpha * logp_next)
+            q_next = self._reduce(self.critic_target(self.encoder_target(next_obs), a_next), lam)
+            discount = cfg.gamma * (1.0 - b["terminated"])
+            if cfg.cost_critic:  # heads: reward (with the entropy bonus), cost
+                y = torch.stack([cfg.reward_scale * b["reward"]
+                                 + discount * (q_next[:, 0] - alpha * logp_next),
+                                 cfg.reward_scale * b["cost"] + discount * q_next[:, 1]], -1)
+            else:
+                y = (reward + discount * (q_next[:, 0] - alpha * logp_next)).unsqueeze(-1)
 
         z = self.encoder(obs)
         q = self.critic(z, b["action"])
@@ -330,7 +374,8 @@ class SAC:
         if actor_now:
             zd = z.detach()
             a, logp = self._sample(zd)
-            actor_loss = (alpha * logp - self._reduce(self.critic(zd, a))).mean()
+            q_pi = self._lagrangian(self._reduce(self.critic(zd, a), lam).unsqueeze(0), lam)
+            actor_loss = (alpha * logp - q_pi.squeeze(0)).mean()
             alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
             self._check("actor_loss/alpha_loss", torch.stack([actor_loss, alpha_loss]))
             self._step(self.actor_opt, actor_loss, self._actor_params, "actor")
@@ -350,7 +395,8 @@ class SAC:
 
         names = ["critic_loss", "q_mean", "target_mean", "reward_mean", "actor_loss",
                  "alpha_loss", "entropy", "alpha"]
-        values = torch.stack([critic_loss.detach(), q.detach().mean(), y.mean(), reward.mean(),
+        values = torch.stack([critic_loss.detach(), self._lagrangian(q.detach(), lam).mean(),
+                              self._lagrangian(y.unsqueeze(0), lam).mean(), reward.mean(),
                               self._last_actor["actor_loss"], self._last_actor["alpha_loss"],
                               self._last_actor["entropy"], self.log_alpha.detach().exp()])
         out = dict(zip(names, values.tolist(), strict=True))

@@ -145,6 +145,15 @@ class Trainer:
         else:
             self._initialise_run_dir()
             self.obs, _ = self.env.reset(seed=cfg.train.seed)
+        self.episode_start = self.step
+
+    def _moves_lambda(self) -> bool:
+        """Whether the current episode feeds dual ascent: never one begun in the
+        uniform-random warm-up (not the policy's errors); with measure_every k > 1 only
+        every k-th episode, which is then acted deterministically; none when lr = 0."""
+        lg = self.cfg.lagrange
+        return (lg.lr > 0 and self.episode_start >= self.cfg.sac.learning_starts
+                and self.episode % lg.measure_every == 0)
 
     # ----- run directory -------------------------------------------------------
     def _initialise_run_dir(self) -> None:
@@ -216,7 +225,8 @@ class Trainer:
                 if self.step < sac.learning_starts:
                     action = self.rng.uniform(0.0, 1.0, size=self.env.action_space.shape)
                 else:
-                    action = self.agent.act(self.obs, deterministic=False)
+                    action = self.agent.act(self.obs, deterministic=self.cfg.lagrange
+                                            .measure_every > 1 and self._moves_lambda())
                 next_obs, reward, terminated, truncated, info = self.env.step(
                     action.astype(np.float32))
                 cost = self.lagrange.cost(info["errs"], info["attempts"])
@@ -226,13 +236,18 @@ class Trainer:
                 self.obs = next_obs
                 self.step += 1
                 bar.update(1)
-                for _ in range(self.agent.updates_due(self.step)):
+                due = self.agent.updates_due(self.step)
+                if due and sac.lr_final < 1.0:
+                    self.agent.anneal((self.step - sac.learning_starts)
+                                      / max(1, cfg.total_steps - sac.learning_starts))
+                for _ in range(due):
                     batch = self.buffer.sample(sac.batch_size)
                     self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
                 if terminated or truncated:
                     self._end_episode(tally, writer, bar)
                     tally = EpisodeTally(len(env_econ(self.env).prices))
                     self.obs, _ = self.env.reset()
+                    self.episode_start = self.step
         except NonFiniteError as exc:
             bar.close()
             writer.close()
@@ -253,13 +268,17 @@ class Trainer:
 
     def _end_episode(self, tally: EpisodeTally, writer, bar) -> None:
         led = ledger_from_tallies([tally], env_econ(self.env))
-        lam = self.lagrange.update(tally.errors, tally.attempts)  # lr 0 keeps λ fixed
+        moves_lambda = self._moves_lambda()
+        if moves_lambda:
+            self.lagrange.update(tally.errors, tally.attempts)
+        lam = self.lagrange.lam
         row = {"step": self.step, "episode": self.episode, "return_profit": tally.profit,
                "mp": float(led.mp[0]), "error_rate": float(led.error_rate[0]),
                "implied_wage": float(led.implied_wage[0]),
                "profit_per_hour": float(led.profit_per_hour[0]),
                "wage_parity": float(led.wage_parity[0]), "lambda": float(lam), "sla": self.sla,
-               "speed": tally.speed_sum / tally.steps, "care": tally.care_sum / tally.steps}
+               "speed": tally.speed_sum / tally.steps, "care": tally.care_sum / tally.steps,
+               "moved_lambda": moves_lambda}
         row.update({f"loss_{k}": float(v) for k, v in self.last_update_metrics.items()})
         self.episode_rows.append(row)
         self.episode += 1

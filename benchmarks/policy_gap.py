@@ -1,0 +1,120 @@
+"""Where a trained shift policy loses against the exact optimum, in $ per shift.
+
+Performance difference at the exact shadow price λ*: over the states a policy
+actually visits, V*(s0) - V^π(s0) = E_π[Σ_t (V*_t(s_t) - Q*_t(s_t, a_t))] for the
+Lagrangian reward profit - λ*·(errors - e*·attempts). Each step's term is the exact
+advantage the optimum has over the action taken (from the DP's value function), so
+the sum splits the gap by dish type, backlog and time of the shift with nothing
+estimated but the visitation (``--episodes`` deterministic episodes on fixed seeds).
+
+    python benchmarks/policy_gap.py runs/bench-state/seed0 --episodes 20 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import poisson
+
+from robolabor.envs.optimum import ATTEMPTS, ERRORS, PROFIT, _grid_actions, _ShiftModel
+from robolabor.envs.params import shift_rate_and_perr
+from robolabor.experiments.config import load_config
+from robolabor.experiments.rollout import make_env
+from robolabor.experiments.runs import RunDir
+from robolabor.experiments.trainer import build_agent, load_checkpoint
+
+BACKLOG_EDGES = (0, 3, 8, 15, 30, 60)
+
+
+def optimal_values(model: _ShiftModel, lam: float) -> list[np.ndarray]:
+    """V*_t (B+1, K) of the Lagrangian reward for t = 0..T (V*_T = 0), on the DP's grid."""
+    p = model.params
+    lag = model.rewards[PROFIT] - lam * (model.rewards[ERRORS] - p.sla * model.rewards[ATTEMPTS])
+    values = [np.zeros((model.B + 1, model.K))]
+    for t in range(model.T - 1, -1, -1):
+        q = np.einsum("kbaj,kbj->kba", model.Pn, model.continuation(t, values[0])) + lag
+        values.insert(0, q.max(-1).T)
+    return values
+
+
+def advantage_gap(model: _ShiftModel, values: list[np.ndarray], lam: float, t: int, b: int,
+                  k: int, action: np.ndarray) -> float:
+    """V*_t(b, k) - Q*_t(b, k, action) for any action in [0, 1]^2 (not only grid points)."""
+    p = model.params
+    rate, perr = shift_rate_and_perr(p, np.array([action[0]]), np.array([action[1]]))
+    r, pe = float(rate[k, 0]), float(perr[k, 0])
+    j = np.arange(model.J)
+    top = min(b, model.J - 1)
+    pn = np.zeros(model.J)
+    pn[:top] = poisson.pmf(j[:top], r)
+    pn[top] = poisson.sf(top - 1, r)
+    n = pn @ j
+    price, damage = p.type_array("price")[k], p.type_array("damage_cost")[k]
+    reward = price * n * (1 - pe) - damage * n * pe - model.op - lam * (n * pe - p.sla * n)
+    return float(values[t][b, k] - (reward + pn @ model.continuation(t, values[t + 1])[k, b]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--episodes", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=10_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    run = RunDir.open(Path(args.run_dir))
+    cfg = load_config(run.path / "config.yaml")
+    env = make_env(cfg.env.id, cfg.env.config)
+    shift = env.unwrapped
+    if not hasattr(shift, "_backlog"):
+        raise SystemExit(f"{cfg.env.id}: the gap decomposition needs the shift task")
+    agent = build_agent(cfg, env)
+    load_checkpoint(agent, run.latest_valid_checkpoint())
+    optimum = json.loads((run.path / "optimum.json").read_text())
+    lam = float(optimum["lambda_star"])
+    model = _ShiftModel(shift.params, _grid_actions(41))
+    values = optimal_values(model, lam)
+
+    names = [dt.name for dt in shift.params.dish_types]
+    by_type = np.zeros(model.K)
+    by_backlog = np.zeros(len(BACKLOG_EDGES))
+    minutes_backlog = np.zeros(len(BACKLOG_EDGES))
+    by_quarter = np.zeros(4)
+    for ep in range(args.episodes):
+        obs, _ = env.reset(seed=args.seed + ep)
+        done = False
+        while not done:
+            t, b, k = shift._minute, shift._backlog, shift._type
+            action = agent.act(obs, deterministic=True)
+            gap = advantage_gap(model, values, lam, t, b, k, action) / args.episodes
+            i = int(np.searchsorted(BACKLOG_EDGES, b, side="right") - 1)
+            by_type[k] += gap
+            by_backlog[i] += gap
+            minutes_backlog[i] += 1.0 / args.episodes
+            by_quarter[min(3, 4 * t // model.T)] += gap
+            obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
+            done = terminated or truncated
+    out = {
+        "run_dir": str(run.path), "episodes": args.episodes, "lambda_star": lam,
+        "optimal_lagrangian_value": float(values[0][shift.params.initial_backlog]
+                                          @ shift.params.type_shares),
+        "gap_per_shift": float(by_type.sum()),
+        "gap_by_type": dict(zip(names, by_type.round(4).tolist(), strict=True)),
+        "gap_by_backlog": {f">={e}": float(g) for e, g in zip(BACKLOG_EDGES, by_backlog.round(4),
+                                                               strict=True)},
+        "minutes_by_backlog": {f">={e}": float(m) for e, m in
+                               zip(BACKLOG_EDGES, minutes_backlog.round(2), strict=True)},
+        "gap_by_quarter": by_quarter.round(4).tolist(),
+    }
+    if not args.json:
+        for key, value in out.items():
+            print(f"{key:>26}: {value}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
