@@ -4,7 +4,8 @@ Trains ``--seeds`` runs of a config in parallel local processes, then evaluates 
 final policy on ``--episodes`` deterministic episodes (fixed seeds) and reports, per
 seed and as medians: % of the optimal expected profit (with a 95% CI), the pooled
 error rate against the SLA, learned λ against λ*, and the env steps and wall-clock
-at which the periodic evaluations first reached 90% and 95% of the optimum.
+at which the periodic evaluations first reached 90% and 95% of the optimum with the
+SLA met.
 
     python benchmarks/train_seeds.py configs/shift_state.yaml --seeds 0 1 2 \
         --out runs/bench-state --json
@@ -25,9 +26,15 @@ from robolabor.experiments.runs import read_table
 from robolabor.experiments.sweep import get_backend
 
 
+SLA_TOLERANCE = 1.05  # an evaluation "meets the SLA" at a pooled error rate <= 1.05·e*
+
+
 def first_reach(evals: list[dict], pct: float) -> tuple[int | None, float | None]:
+    """First periodic evaluation at >= pct of the optimum WITH the SLA met (breaking the
+    SLA buys profit: up to 108% of the constrained optimum on the shift task)."""
     for row in evals:
-        if row["pct_of_optimum"] >= pct:
+        if row["pct_of_optimum"] >= pct and \
+                row["pooled_error_rate"] <= SLA_TOLERANCE * row["sla"]:
             return int(row["step"]), float(row["wall_seconds"])
     return None, None
 
@@ -60,7 +67,7 @@ def main() -> None:
                      "pct_of_optimum": ev["pct_of_optimum"],
                      "pct_of_optimum_ci95": ev["pct_of_optimum_ci95"],
                      "error_rate": ev["pooled_error_rate"], "sla": ev["sla"],
-                     "sla_met": ev["pooled_error_rate"] <= ev["sla"] * 1.05,
+                     "sla_met": ev["pooled_error_rate"] <= ev["sla"] * SLA_TOLERANCE,
                      "lambda": ev["lambda"], "lambda_star": ev["lambda_star"],
                      "lambda_gap_pct": (100 * abs(ev["lambda"] - ev["lambda_star"])
                                         / ev["lambda_star"] if ev["lambda_star"] else None),

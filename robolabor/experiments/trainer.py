@@ -1,8 +1,10 @@
 """The training loop: SAC with a Lagrangian quality constraint, economics per episode.
 
 One screen of logic (``Trainer.run``): act, step, store, update, and at each
-episode end write the episode's ledger row, take a dual-ascent step on λ, and
-when due evaluate against the exact optimum and checkpoint. Checkpoints and
+episode end write the episode's ledger row, take a dual-ascent step on λ (from
+the episodes ``lagrange.measure_every`` picks, acted deterministically, never from
+the uniform warm-up), and when due evaluate against the exact optimum and
+checkpoint. Checkpoints and
 evaluations happen only at episode boundaries, so a resumed run continues from
 a fresh ``reset`` with the environment's random generator restored: the resumed
 run is step-for-step the run that was killed.
@@ -13,6 +15,8 @@ Metrics written per training episode (``episodes.parquet``):
   mp, error_rate         units/h and broken/attempts (econ ledger)
   implied_wage, profit_per_hour, wage_parity   $/h and ŵ_r / w_h (econ ledger)
   lambda, sla            the multiplier after this episode's dual step, and e*
+  moved_lambda           whether this episode fed dual ascent (then acted deterministically
+                         when measure_every > 1)
   speed, care            mean action over the episode
 Per evaluation (``evals.parquet``): the same economics over ``eval_episodes``
 deterministic episodes with common random numbers, each with a 95% CI, plus
