@@ -25,7 +25,6 @@ from robolabor.experiments.evaluate import evaluate_run
 from robolabor.experiments.runs import read_table
 from robolabor.experiments.sweep import get_backend
 
-
 SLA_TOLERANCE = 1.05  # an evaluation "meets the SLA" at a pooled error rate <= 1.05·e*
 
 
