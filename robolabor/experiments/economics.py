@@ -521,8 +521,9 @@ def frozen_control_run(config_path_or_cfg, out, seed: int = 0, steps: int | None
     """Train the negative control: the same config, seed and pipeline, but no learning.
 
     ``sac.learning_starts`` is set above ``train.total_steps``, so the trainer takes
-    uniform-random actions and never updates the agent, while replay, λ, evaluation
-    schedule, eval seeds and checkpoints run unchanged. Evaluation acts with the
+    uniform-random actions and never updates the agent (nor λ, which only the policy's
+    own episodes move), while replay, evaluation schedule, eval seeds and checkpoints
+    run unchanged. Evaluation acts with the
     untrained deterministic actor, which never changes, so with common random
     numbers every checkpoint scores the same episodes: any trend claim 4 finds here
     is a flaw of the test. ``overrides`` uses dotted keys (``{"train.eval_every": 60}``).
