@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
@@ -28,6 +30,18 @@ def _call(fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     return fn(**kwargs)
 
 
+def _exit_with_parent(parent_pid: int, poll_seconds: float = 1.0) -> None:
+    """Pool initializer: a worker whose parent is gone (killed by SIGTERM or SIGKILL,
+    which a pool cannot forward) exits instead of training on as an orphan. Checkpoints
+    are sealed atomically, so its run resumes with ``robolabor train --resume``."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="exit-with-parent").start()
+
+
 class LocalProcessBackend:
     """A process pool (spawned, so no forked torch state); ``workers=1`` runs inline."""
 
@@ -38,8 +52,9 @@ class LocalProcessBackend:
         if self.workers == 1 or len(jobs) <= 1:
             return [_call(fn, job) for job in jobs]
         ctx = mp.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)),
-                                 mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
+                                 initializer=_exit_with_parent,
+                                 initargs=(os.getpid(),)) as pool:
             futures = [pool.submit(_call, fn, job) for job in jobs]
             return [f.result() for f in futures]
 
