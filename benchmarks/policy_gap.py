@@ -18,10 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import poisson
+from _report import emit
 
-from robolabor.envs.optimum import ATTEMPTS, ERRORS, PROFIT, _grid_actions, _ShiftModel
-from robolabor.envs.params import shift_rate_and_perr
+from robolabor.envs.optimum import _grid_actions, _ShiftModel
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import make_env
 from robolabor.experiments.runs import RunDir
@@ -32,30 +31,18 @@ BACKLOG_EDGES = (0, 3, 8, 15, 30, 60)
 
 def optimal_values(model: _ShiftModel, lam: float) -> list[np.ndarray]:
     """V*_t (B+1, K) of the Lagrangian reward for t = 0..T (V*_T = 0), on the DP's grid."""
-    p = model.params
-    lag = model.rewards[PROFIT] - lam * (model.rewards[ERRORS] - p.sla * model.rewards[ATTEMPTS])
-    values = [np.zeros((model.B + 1, model.K))]
-    for t in range(model.T - 1, -1, -1):
-        q = np.einsum("kbaj,kbj->kba", model.Pn, model.continuation(t, values[0])) + lag
-        values.insert(0, q.max(-1).T)
+    values: list[np.ndarray] = []
+    model.backward(lam, values)
     return values
 
 
 def advantage_gap(model: _ShiftModel, values: list[np.ndarray], lam: float, t: int, b: int,
                   k: int, action: np.ndarray) -> float:
     """V*_t(b, k) - Q*_t(b, k, action) for any action in [0, 1]^2 (not only grid points)."""
-    p = model.params
-    rate, perr = shift_rate_and_perr(p, np.array([action[0]]), np.array([action[1]]))
-    r, pe = float(rate[k, 0]), float(perr[k, 0])
-    j = np.arange(model.J)
-    top = min(b, model.J - 1)
-    pn = np.zeros(model.J)
-    pn[:top] = poisson.pmf(j[:top], r)
-    pn[top] = poisson.sf(top - 1, r)
-    n = pn @ j
-    price, damage = p.type_array("price")[k], p.type_array("damage_cost")[k]
-    reward = price * n * (1 - pe) - damage * n * pe - model.op - lam * (n * pe - p.sla * n)
-    return float(values[t][b, k] - (reward + pn @ model.continuation(t, values[t + 1])[k, b]))
+    pn, rewards = model.action_model(np.asarray(action, dtype=np.float64).reshape(1, 2))
+    reward = model.lagrangian(rewards, lam)[k, b, 0]
+    future = pn[k, b, 0] @ model.continuation(t, values[t + 1])[k, b]
+    return float(values[t][b, k] - (reward + future))
 
 
 def main() -> None:
@@ -110,10 +97,7 @@ def main() -> None:
                                zip(BACKLOG_EDGES, minutes_backlog.round(2), strict=True)},
         "gap_by_quarter": by_quarter.round(4).tolist(),
     }
-    if not args.json:
-        for key, value in out.items():
-            print(f"{key:>26}: {value}")
-    print(json.dumps(out))
+    emit(out, args.json)
 
 
 if __name__ == "__main__":

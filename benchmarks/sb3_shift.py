@@ -16,7 +16,6 @@ Needs the ``bench`` extra (``pip install -e .[bench]``).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import tempfile
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _report import emit
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.envs.wrappers import FixedLagrangianReward
@@ -92,10 +92,7 @@ def main() -> None:
             summary[f"{name}_{key}"] = [r[key] for r in rs]
     summary["speedup_wall_per_10k"] = (summary["sb3_seconds_per_10k_median"]
                                        / summary["ours_seconds_per_10k_median"])
-    if not args.json:
-        for key, value in summary.items():
-            print(f"{key:>32}: {value}")
-    print(json.dumps(summary))
+    emit(summary, args.json)
 
 
 if __name__ == "__main__":

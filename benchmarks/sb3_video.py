@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import statistics
 import tempfile
 import time
@@ -38,6 +37,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
+from _report import emit
 from gymnasium import spaces
 
 from robolabor.envs.optimum import optimum_for_env
@@ -191,10 +191,7 @@ def main() -> None:
         summary["steps_per_s_ratio_ours_over_sb3"] = (summary["ours_steps_per_s_median"]
                                                      / summary["sb3_steps_per_s_median"])
     summary["sla"] = float(optimum.sla)
-    if not args.json:
-        for key, value in summary.items():
-            print(f"{key:>34}: {value}")
-    print(json.dumps(summary, default=float))
+    emit(summary, args.json)
 
 
 if __name__ == "__main__":

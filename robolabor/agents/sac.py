@@ -271,7 +271,7 @@ class SAC:
 
     @staticmethod
     def _lagrangian(q: torch.Tensor, lam: float) -> torch.Tensor:
-        """(n, B, heads) -> (n, B): Q_r - λ·Q_c with a cost head, else the single head."""
+        """(..., heads) -> (...): Q_r - λ·Q_c with a cost head, else the single head."""
         return q[..., 0] - lam * q[..., 1] if q.shape[-1] == 2 else q[..., 0]
 
     def _reduce(self, q: torch.Tensor, lam: float) -> torch.Tensor:
@@ -374,8 +374,8 @@ class SAC:
         if actor_now:
             zd = z.detach()
             a, logp = self._sample(zd)
-            q_pi = self._lagrangian(self._reduce(self.critic(zd, a), lam).unsqueeze(0), lam)
-            actor_loss = (alpha * logp - q_pi.squeeze(0)).mean()
+            q_pi = self._lagrangian(self._reduce(self.critic(zd, a), lam), lam)
+            actor_loss = (alpha * logp - q_pi).mean()
             alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
             self._check("actor_loss/alpha_loss", torch.stack([actor_loss, alpha_loss]))
             self._step(self.actor_opt, actor_loss, self._actor_params, "actor")
@@ -396,7 +396,7 @@ class SAC:
         names = ["critic_loss", "q_mean", "target_mean", "reward_mean", "actor_loss",
                  "alpha_loss", "entropy", "alpha"]
         values = torch.stack([critic_loss.detach(), self._lagrangian(q.detach(), lam).mean(),
-                              self._lagrangian(y.unsqueeze(0), lam).mean(), reward.mean(),
+                              self._lagrangian(y, lam).mean(), reward.mean(),
                               self._last_actor["actor_loss"], self._last_actor["alpha_loss"],
                               self._last_actor["entropy"], self.log_alpha.detach().exp()])
         out = dict(zip(names, values.tolist(), strict=True))

@@ -136,14 +136,23 @@ class _ShiftModel:
         self.T, self.B, self.K = p.shift_minutes, p.rack_capacity, p.n_types
         self.J = p.max_attempts_per_minute + 1
         self.actions = actions
+        self.op = p.energy_cost_per_hour / 60.0
+        self.Pn, self.rewards = self.action_model(actions)
+        self.G = self._arrival_kernels()  # (T, B+1, B+1)
+        self.Ptype = p.type_transition
+        b, j = np.arange(self.B + 1), np.arange(self.J)
+        self.shift_idx = np.clip(b[:, None] - j[None, :], 0, None)  # backlog left after n = j
+
+    def action_model(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For actions (A, 2): P(n = j | type, backlog) (K, B+1, A, J) and the expected
+        per-minute channels (C, K, B+1, A)."""
+        p = self.params
         rate, perr = shift_rate_and_perr(p, actions[:, 0], actions[:, 1])  # (K, A)
-        self.Pn = self._attempt_pmf(rate)  # (K, B+1, A, J): P(n = j | backlog b)
-        j = np.arange(self.J)
-        En = self.Pn @ j  # (K, B+1, A)
+        Pn = self._attempt_pmf(rate)
+        En = Pn @ np.arange(self.J)  # (K, B+1, A)
         price = p.type_array("price")[:, None, None]
         damage = p.type_array("damage_cost")[:, None, None]
         pe = perr[:, None, :]
-        self.op = p.energy_cost_per_hour / 60.0
         rewards = np.zeros((_n_channels(self.K),) + En.shape)
         rewards[ERRORS] = En * pe
         rewards[ATTEMPTS] = En
@@ -153,11 +162,11 @@ class _ShiftModel:
         for k in range(self.K):
             rewards[_N_BASE + k, k] = rewards[GOOD, k]
             rewards[_N_BASE + self.K + k, k] = rewards[ERRORS, k]
-        self.rewards = rewards  # (C, K, B+1, A)
-        self.G = self._arrival_kernels()  # (T, B+1, B+1)
-        self.Ptype = p.type_transition
-        b = np.arange(self.B + 1)
-        self.shift_idx = np.clip(b[:, None] - j[None, :], 0, None)  # backlog left after n = j
+        return Pn, rewards
+
+    def lagrangian(self, rewards: np.ndarray, lam: float) -> np.ndarray:
+        """profit - λ·(errors - e*·attempts) from a channel array (C, ...)."""
+        return rewards[PROFIT] - lam * (rewards[ERRORS] - self.params.sla * rewards[ATTEMPTS])
 
     def _attempt_pmf(self, rate: np.ndarray) -> np.ndarray:
         """n = min(Poisson(rate), backlog, n_max): the last reachable value takes the tail."""
@@ -200,13 +209,13 @@ class _ShiftModel:
         U = np.swapaxes(U, -1, -2)  # (..., k, m)
         return U[..., self.shift_idx]  # (..., k, b, j)
 
-    def backward(self, lam: float) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy DP for the Lagrangian reward; returns (policy (T,K,B+1) action ids, totals)."""
+    def backward(self, lam: float, values: list | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy DP for the Lagrangian reward; returns (policy (T,K,B+1) action ids, totals).
+        ``values``, when given, receives V*_t (B+1, K) for t = 0..T (float32)."""
         # The maximisation runs in float32 (twice as fast; it only picks actions), the
         # chosen policy is then evaluated exactly in float64.
-        p = self.params
-        lag = self.rewards[PROFIT] - lam * (self.rewards[ERRORS] - p.sla * self.rewards[ATTEMPTS])
-        lag = lag.astype(np.float32)
+        lag = self.lagrangian(self.rewards, lam).astype(np.float32)
         if not hasattr(self, "_Pn32"):
             self._Pn32 = self.Pn.astype(np.float32)
         V = np.zeros((self.B + 1, self.K), dtype=np.float32)
@@ -217,6 +226,7 @@ class _ShiftModel:
         cut = min(self.J - 1, self.B + 1)
         P_full = np.ascontiguousarray(self._Pn32[:, -1])  # (K, A, J)
         Q = np.empty((self.K, self.B + 1, len(self.actions)), dtype=np.float32)
+        backwards = [V]  # V*_T, V*_{T-1}, ...
         for t in range(self.T - 1, -1, -1):
             Ush = self.continuation(t, V).astype(np.float32)  # (K, B+1, J)
             Q[:, :cut] = (self._Pn32[:, :cut] @ Ush[:, :cut, :, None])[..., 0]
@@ -225,6 +235,9 @@ class _ShiftModel:
             a = np.argmax(Q, axis=-1)  # (K, B+1)
             policy[t] = a
             V = Q[kk, bb, a].T
+            backwards.append(V)
+        if values is not None:
+            values.extend(backwards[::-1])
         return policy, self.evaluate_policy(policy)
 
     def evaluate_policy(self, policy: np.ndarray) -> np.ndarray:

@@ -1,0 +1,15 @@
+"""How every benchmark reports: a readable key/value table unless ``--json``, then the
+result as one JSON line (always last, so scripts and BENCHMARKS.md can parse it)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    if not as_json:
+        width = max(map(len, result), default=0)
+        for key, value in result.items():
+            print(f"{key:>{width}}: {value}")
+    print(json.dumps(result, default=float))
