@@ -34,6 +34,18 @@ def test_ema_damps_the_violation():
     assert 0 < smooth.lam < raw.lam
 
 
+def test_proportional_term_answers_at_once_and_vanishes_on_the_sla():
+    pi = LagrangeMultiplier(LagrangeConfig(sla=0.1, lr=0.01, kp=0.5))
+    assert pi.update(15, 100) == pytest.approx(0.01 * 0.5 + 0.5 * 0.5)   # v = 0.5
+    assert pi.integral == pytest.approx(0.005)
+    assert pi.update(10, 100) == pytest.approx(0.005)     # on the SLA: λ = λ_I
+    assert pi.update(5, 100) == 0.0                       # slack: clipped at 0
+    assert pi.integral == 0.0                             # 0.005 - 0.005
+    other = LagrangeMultiplier(LagrangeConfig(sla=0.1, lr=0.01, kp=0.5))
+    other.load_state_dict(pi.state_dict())
+    assert other.update(13, 100) == pi.update(13, 100)
+
+
 def test_cost_signal_state_roundtrip_and_errors():
     lm = LagrangeMultiplier(LagrangeConfig(lr=0.02), sla=0.06)   # SLA from the env
     assert lm.cost(errors=3, attempts=40) == pytest.approx(3 - 0.06 * 40)

@@ -162,6 +162,20 @@ def test_min_reduction_picks_the_member_with_the_lowest_lagrangian_value():
     torch.testing.assert_close(out[0], torch.tensor([1.0, 0.0]))
 
 
+def test_critic_ensemble_size_is_configurable_and_members_differ():
+    agent = SAC((3,), np.float32, 2, SACConfig(n_critics=5, hidden_sizes=(32, 32),
+                                               device="cpu"), ENC, seed=0)
+    b = batch()
+    q = agent.critic(agent.encoder(b["obs"]), b["action"])
+    assert q.shape == (5, 64, 2)
+    assert all(not torch.allclose(q[0], q[i]) for i in range(1, 5))  # independent inits
+    torch.testing.assert_close(agent._reduce(q, lam=0.5), q.mean(0))
+    metrics = agent.update(b, lam=0.5)
+    assert np.isfinite(metrics["critic_loss"])
+    with pytest.raises(ConfigError, match="n_critics"):
+        from_dict(SACConfig, {"n_critics": 1})
+
+
 def test_non_finite_loss_raises_before_any_step_and_keeps_parameters():
     agent = SAC((3,), np.float32, 2, SMALL, ENC, seed=0)
     for i in range(3):
@@ -344,3 +358,16 @@ def test_anneal_scales_actor_and_critic_lr_linearly_to_lr_final():
         assert agent.actor_opt.param_groups[0]["lr"] == pytest.approx(1e-3 * f)
         assert agent.critic_opt.param_groups[0]["lr"] == pytest.approx(4e-4 * f)
         assert agent.alpha_opt.param_groups[0]["lr"] == 2e-3   # α keeps its own step
+
+
+def test_target_entropy_anneals_from_its_start_value_then_holds():
+    cfg = SACConfig(hidden_sizes=(16, 16), device="cpu", target_entropy=-4.0,
+                    target_entropy_start=-1.0, entropy_anneal=0.5)
+    agent = SAC((3,), np.float32, 2, cfg, ENC, seed=0)
+    assert agent.target_entropy == -1.0                      # before the first update
+    for progress, h in ((0.0, -1.0), (0.25, -2.5), (0.5, -4.0), (1.0, -4.0)):
+        agent.anneal(progress)
+        assert agent.target_entropy == pytest.approx(h)
+    fixed = SAC((3,), np.float32, 2, SACConfig(hidden_sizes=(16, 16), device="cpu"), ENC)
+    fixed.anneal(0.3)
+    assert fixed.target_entropy == -4.0

@@ -10,7 +10,10 @@ one episode moves λ by at most ``lr`` dollars whatever the shift length or
 the SLA level. With the default ``lr = 0.02`` and one measured episode in two,
 λ travels ~$0.5 in 100-200 episodes at typical early violations of 20-50%.
 Dual ascent already averages noise (λ integrates v); ``ema > 0`` additionally
-smooths v across episodes at the cost of some lag.
+smooths v across episodes at the cost of some lag. ``kp > 0`` adds a proportional
+term (a PI controller on v): λ = λ_I + kp·v, where λ_I is the integral above, so a
+violation is answered at once and the integral need not overshoot (off by default:
+one seed's probe in BENCHMARKS.md is all the evidence so far).
 
 Which errors are measured (the trainer decides, from this config): never those of
 episodes begun in the uniform-random warm-up (they are not the policy's), and with
@@ -41,6 +44,10 @@ class LagrangeConfig:
     max: float = spec(100.0, lo=0.0, doc="upper bound on λ ($ per broken unit)")
     ema: float = spec(0.0, lo=0.0, hi=1.0, hi_open=True,
                       doc="EMA factor on the violation (0 = use each episode's own)")
+    kp: float = spec(0.0, lo=0.0,
+                     doc="proportional gain (PI control): λ = λ_I + kp·v with λ_I the "
+                         "integral above; it answers a violation at once and vanishes "
+                         "as v -> 0, so λ_I need not overshoot (0 = pure dual ascent)")
     measure_every: int = spec(2, lo=1,
                               doc="1 = every training episode moves λ (measured on the "
                                   "exploring policy); k > 1 = every k-th training episode "
@@ -63,6 +70,7 @@ class LagrangeMultiplier:
                               f"({self.cfg.max})")
         self.sla = float(e_star)
         self.lam = float(self.cfg.init)
+        self.integral = float(self.cfg.init)  # λ_I; λ = λ_I when kp = 0
         self.violation = 0.0      # last (smoothed) relative violation used in a step
         self.num_updates = 0
 
@@ -71,7 +79,7 @@ class LagrangeMultiplier:
         return float(errors) - self.sla * float(attempts)
 
     def update(self, errors: float, attempts: float) -> float:
-        """One dual-ascent step from an episode's totals; returns the new λ."""
+        """One dual-ascent (PI when kp > 0) step from an episode's totals; returns λ."""
         errors, attempts = float(errors), float(attempts)
         if not (np.isfinite(errors) and np.isfinite(attempts)) or errors < 0 or attempts < 0 \
                 or errors > attempts:
@@ -82,18 +90,22 @@ class LagrangeMultiplier:
         b = self.cfg.ema
         self.violation = v if (b == 0.0 or self.num_updates == 0) else b * self.violation + \
             (1.0 - b) * v
-        self.lam = float(np.clip(self.lam + self.cfg.lr * self.violation, 0.0, self.cfg.max))
+        self.integral = float(np.clip(self.integral + self.cfg.lr * self.violation, 0.0,
+                                      self.cfg.max))
+        self.lam = float(np.clip(self.integral + self.cfg.kp * self.violation, 0.0,
+                                 self.cfg.max))
         self.num_updates += 1
         return self.lam
 
     def state_dict(self) -> dict[str, float | int]:
-        return {"lam": self.lam, "violation": self.violation, "num_updates": self.num_updates,
-                "sla": self.sla}
+        return {"lam": self.lam, "integral": self.integral, "violation": self.violation,
+                "num_updates": self.num_updates, "sla": self.sla}
 
     def load_state_dict(self, state: dict) -> None:
         if abs(float(state["sla"]) - self.sla) > 1e-12:
             raise ValueError(f"λ state was saved for SLA {float(state['sla'])}, this run uses "
                              f"{self.sla}")
         self.lam = float(state["lam"])
+        self.integral = float(state.get("integral", state["lam"]))
         self.violation = float(state["violation"])
         self.num_updates = int(state["num_updates"])

@@ -28,9 +28,10 @@ Policy: u ~ N(μ, σ), a = (tanh u + 1)/2 ∈ [0, 1]^d. Its log-density includes
 Jacobians, log π(a) = log N(u) - Σ log(1 - tanh²u) + d·log 2, so the entropy that α
 controls is the entropy of the action actually sent to the env.
 
-Speed (see benchmarks/sac_update.py): the twin critics are one ensemble network
-(``torch.baddbmm`` over a leading dim of 2), the actor step is delayed, target updates
-are one fused ``lerp`` over all tensors, metrics are synchronised once per update.
+Speed (see benchmarks/sac_update.py): the twin critics (``n_critics``, 2 by default)
+are one ensemble network (``torch.baddbmm`` over a leading dim of n), the actor step
+is delayed, target updates are one fused ``lerp`` over all tensors, metrics are
+synchronised once per update.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class SACConfig:
                                        "(Q_r - λ·Q_c): a change of λ reaches the actor at "
                                        "once instead of after the critic has re-fitted "
                                        "r - λ·c; false = one critic of r - λ·c")
+    n_critics: int = spec(2, lo=2, hi=32,
+                          doc="critic ensemble size (one batched network); a larger "
+                              "ensemble averages out more of each member's fitting noise")
     twin_reduce: str = spec("mean", choices=("min", "mean"),
                             doc="how the twin critics combine in the target and the actor "
                                 "loss: min (clipped double Q, pessimistic in proportion to "
@@ -98,6 +102,14 @@ class SACConfig:
     init_alpha: float = spec(0.1, lo=0.0, lo_open=True, doc="initial entropy temperature α")
     target_entropy: float | str = spec(-4.0, doc="entropy target H̄ of the [0,1]^d action; "
                                                    "'auto' = -d")
+    target_entropy_start: float | None = spec(None,
+                                              doc="None = constant; else H̄ starts here at the "
+                                                  "first update and reaches target_entropy "
+                                                  "linearly at entropy_anneal of training: "
+                                                  "broad exploration while λ is still moving")
+    entropy_anneal: float = spec(0.5, lo=0.0, hi=1.0, lo_open=True,
+                                 doc="fraction of training over which target_entropy_start "
+                                     "moves to target_entropy")
     log_std_min: float = spec(-5.0, doc="lower bound of log σ (smoothly squashed)")
     log_std_max: float = spec(2.0, doc="upper bound of log σ")
     augment: bool = spec(True, doc="random-shift augmentation for image encoders")
@@ -209,7 +221,7 @@ class SAC:
             hidden = tuple(cfg.hidden_sizes)
             self.actor = Actor(latent, action_dim, hidden, cfg.log_std_min,
                                cfg.log_std_max).to(self.device)
-            self.critic = TwinCritic(latent + action_dim, hidden,
+            self.critic = TwinCritic(latent + action_dim, hidden, n=cfg.n_critics,
                                      heads=2 if cfg.cost_critic else 1).to(self.device)
         self.is_image = bool(self.encoder.is_image)
         self.frozen = self.encoder_cfg.freeze
@@ -224,8 +236,10 @@ class SAC:
             net.eval()
         self.log_alpha = torch.tensor(math.log(cfg.init_alpha), device=self.device,
                                       requires_grad=True)
-        self.target_entropy = float(-action_dim if cfg.target_entropy == "auto"
+        self._final_entropy = float(-action_dim if cfg.target_entropy == "auto"
                                     else cfg.target_entropy)
+        self.target_entropy = (self._final_entropy if cfg.target_entropy_start is None
+                               else float(cfg.target_entropy_start))
 
         enc_params = [p for p in self.encoder.parameters() if p.requires_grad]
         self._critic_params = list(self.critic.parameters()) + enc_params
@@ -307,7 +321,12 @@ class SAC:
     def anneal(self, progress: float) -> None:
         """Set the actor and critic lr for training progress ∈ [0, 1] (linear to
         ``lr_final``); a function of progress alone, so a resumed run agrees."""
-        f = 1.0 - (1.0 - self.cfg.lr_final) * min(max(progress, 0.0), 1.0)
+        progress = min(max(progress, 0.0), 1.0)
+        f = 1.0 - (1.0 - self.cfg.lr_final) * progress
+        if self.cfg.target_entropy_start is not None:
+            w = min(progress / self.cfg.entropy_anneal, 1.0)
+            self.target_entropy = ((1.0 - w) * self.cfg.target_entropy_start
+                                   + w * self._final_entropy)
         for opt, base in ((self.critic_opt, self.cfg.lr_critic), (self.actor_opt,
                                                                  self.cfg.lr_actor)):
             for group in opt.param_groups:
