@@ -7,6 +7,13 @@ advantage the optimum has over the action taken (from the DP's value function), 
 the sum splits the gap by dish type, backlog and time of the shift with nothing
 estimated but the visitation (``--episodes`` deterministic episodes on fixed seeds).
 
+It also says whether the actor or the critic is at fault, per dish type: the mean
+learned and optimal actions over the visited states, and the critic's own view of
+the step's choice, mean over visited states of Q̂(s, a) - Q̂(s, a*) (its Lagrangian
+value at λ*, twin mean). A critic that ranks the learned action at or above the
+optimum where the true advantage is large is the limit; a critic that ranks it
+below means the actor has not followed it.
+
     python benchmarks/policy_gap.py runs/bench-state/seed0 --episodes 20 [--json]
 """
 
@@ -45,6 +52,24 @@ def advantage_gap(model: _ShiftModel, values: list[np.ndarray], lam: float, t: i
     return float(values[t][b, k] - (reward + future))
 
 
+def optimal_action(model: _ShiftModel, values: list[np.ndarray], lam: float, t: int,
+                   b: int, k: int) -> np.ndarray:
+    """argmax over the DP's action grid of reward + expected continuation at (t, b, k)."""
+    reward = model.lagrangian(model.rewards, lam)[k, b]                      # (A,)
+    future = model.Pn[k, b] @ model.continuation(t, values[t + 1])[k, b]     # (A,)
+    return model.actions[int(np.argmax(reward + future))]
+
+
+@torch.no_grad()
+def critic_value(agent, obs: np.ndarray, actions: np.ndarray, lam: float) -> np.ndarray:
+    """The critic's Lagrangian value Q̂_r - λ·Q̂_c (twin mean) of each action at one state."""
+    x = agent._prep(torch.as_tensor(obs, device=agent.device).unsqueeze(0), augment=False)
+    agent.encoder.eval()
+    z = agent.encoder(x).expand(len(actions), -1)
+    a = torch.as_tensor(actions, dtype=torch.float32, device=agent.device)
+    return agent._lagrangian(agent.critic(z, a).mean(0), lam).cpu().numpy()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -71,6 +96,9 @@ def main() -> None:
     by_backlog = np.zeros(len(BACKLOG_EDGES))
     minutes_backlog = np.zeros(len(BACKLOG_EDGES))
     by_quarter = np.zeros(4)
+    minutes_type = np.zeros(model.K)
+    learned_sum, optimal_sum = np.zeros((model.K, 2)), np.zeros((model.K, 2))
+    critic_diff = np.zeros(model.K)
     for ep in range(args.episodes):
         obs, _ = env.reset(seed=args.seed + ep)
         done = False
@@ -83,6 +111,12 @@ def main() -> None:
             by_backlog[i] += gap
             minutes_backlog[i] += 1.0 / args.episodes
             by_quarter[min(3, 4 * t // model.T)] += gap
+            best = optimal_action(model, values, lam, t, b, k)
+            q_learned, q_best = critic_value(agent, obs, np.stack([action, best]), lam)
+            minutes_type[k] += 1
+            learned_sum[k] += action
+            optimal_sum[k] += best
+            critic_diff[k] += q_learned - q_best
             obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
             done = terminated or truncated
     out = {
@@ -96,6 +130,15 @@ def main() -> None:
         "minutes_by_backlog": {f">={e}": float(m) for e, m in
                                zip(BACKLOG_EDGES, minutes_backlog.round(2), strict=True)},
         "gap_by_quarter": by_quarter.round(4).tolist(),
+        "by_type": {name: {
+            "minutes_per_shift": round(float(minutes_type[k] / args.episodes), 2),
+            "mean_learned_action": (learned_sum[k] / max(minutes_type[k], 1)).round(3).tolist(),
+            "mean_optimal_action": (optimal_sum[k] / max(minutes_type[k], 1)).round(3).tolist(),
+            "true_advantage_per_minute": round(float(by_type[k] * args.episodes
+                                                     / max(minutes_type[k], 1)), 4),
+            "critic_learned_minus_optimal": round(float(critic_diff[k]
+                                                        / max(minutes_type[k], 1)), 4),
+        } for k, name in enumerate(names)},
     }
     emit(out, args.json)
 

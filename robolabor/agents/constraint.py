@@ -13,7 +13,7 @@ Dual ascent already averages noise (λ integrates v); ``ema > 0`` additionally
 smooths v across episodes at the cost of some lag. ``kp > 0`` adds a proportional
 term (a PI controller on v): λ = λ_I + kp·v, where λ_I is the integral above, so a
 violation is answered at once and the integral need not overshoot (off by default:
-one seed's probe in BENCHMARKS.md is all the evidence so far).
+in the probes of BENCHMARKS.md §1 it did not beat plain dual ascent on the shift task).
 
 Which errors are measured (the trainer decides, from this config): never those of
 episodes begun in the uniform-random warm-up (they are not the policy's), and with

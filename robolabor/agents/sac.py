@@ -319,8 +319,9 @@ class SAC:
         return total(env_steps) - total(env_steps - 1)
 
     def anneal(self, progress: float) -> None:
-        """Set the actor and critic lr for training progress ∈ [0, 1] (linear to
-        ``lr_final``); a function of progress alone, so a resumed run agrees."""
+        """Set the actor and critic lr (linear to ``lr_final``) and, when annealed, the
+        entropy target for training progress ∈ [0, 1]; a function of progress alone, so
+        a resumed run agrees."""
         progress = min(max(progress, 0.0), 1.0)
         f = 1.0 - (1.0 - self.cfg.lr_final) * progress
         if self.cfg.target_entropy_start is not None:
