@@ -83,6 +83,19 @@ def test_lambda_measured_on_deterministic_episodes(tiny_config, tmp_path, capsys
     assert lams[4] != lams[3]
 
 
+def test_entropy_annealing_runs_without_lr_decay(tiny_config, tmp_path, monkeypatch, capsys):
+    """The trainer anneals when either schedule is on; progress rises to ~1 by the end."""
+    from robolabor.agents.sac import SAC
+
+    seen = []
+    real = SAC.anneal
+    monkeypatch.setattr(SAC, "anneal", lambda self, p: (seen.append(p), real(self, p))[1])
+    assert main(["train", str(tiny_config), "--out", str(tmp_path / "run"), "--json",
+                 "--steps", "600", "--set", "sac.lr_final=1.0",
+                 "--set", "sac.target_entropy_start=-1.0"]) == 0
+    assert seen and seen == sorted(seen) and seen[-1] == pytest.approx(1.0, abs=0.01)
+
+
 def test_same_seed_same_metrics(tiny_config, tmp_path, capsys):
     for name in ("a", "b"):
         assert main(["train", str(tiny_config), "--out", str(tmp_path / name), "--json",
