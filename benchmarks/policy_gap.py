@@ -36,11 +36,12 @@ from robolabor.experiments.trainer import build_agent, load_checkpoint
 BACKLOG_EDGES = (0, 3, 8, 15, 30, 60)
 
 
-def optimal_values(model: _ShiftModel, lam: float) -> list[np.ndarray]:
-    """V*_t (B+1, K) of the Lagrangian reward for t = 0..T (V*_T = 0), on the DP's grid."""
+def optimal_values(model: _ShiftModel, lam: float) -> tuple[list[np.ndarray], np.ndarray]:
+    """V*_t (B+1, K) of the Lagrangian reward for t = 0..T (V*_T = 0) and the DP's policy
+    (T, K, B+1) of action ids on its grid."""
     values: list[np.ndarray] = []
-    model.backward(lam, values)
-    return values
+    policy, _ = model.backward(lam, values)
+    return values, policy
 
 
 def advantage_gap(model: _ShiftModel, values: list[np.ndarray], lam: float, t: int, b: int,
@@ -50,14 +51,6 @@ def advantage_gap(model: _ShiftModel, values: list[np.ndarray], lam: float, t: i
     reward = model.lagrangian(rewards, lam)[k, b, 0]
     future = pn[k, b, 0] @ model.continuation(t, values[t + 1])[k, b]
     return float(values[t][b, k] - (reward + future))
-
-
-def optimal_action(model: _ShiftModel, values: list[np.ndarray], lam: float, t: int,
-                   b: int, k: int) -> np.ndarray:
-    """argmax over the DP's action grid of reward + expected continuation at (t, b, k)."""
-    reward = model.lagrangian(model.rewards, lam)[k, b]                      # (A,)
-    future = model.Pn[k, b] @ model.continuation(t, values[t + 1])[k, b]     # (A,)
-    return model.actions[int(np.argmax(reward + future))]
 
 
 @torch.no_grad()
@@ -89,7 +82,7 @@ def main() -> None:
     optimum = json.loads((run.path / "optimum.json").read_text())
     lam = float(optimum["lambda_star"])
     model = _ShiftModel(shift.params, _grid_actions(41))
-    values = optimal_values(model, lam)
+    values, policy = optimal_values(model, lam)
 
     names = [dt.name for dt in shift.params.dish_types]
     by_type = np.zeros(model.K)
@@ -111,7 +104,7 @@ def main() -> None:
             by_backlog[i] += gap
             minutes_backlog[i] += 1.0 / args.episodes
             by_quarter[min(3, 4 * t // model.T)] += gap
-            best = optimal_action(model, values, lam, t, b, k)
+            best = model.actions[policy[t, k, b]]
             q_learned, q_best = critic_value(agent, obs, np.stack([action, best]), lam)
             minutes_type[k] += 1
             learned_sum[k] += action

@@ -84,7 +84,7 @@ def test_lambda_measured_on_deterministic_episodes(tiny_config, tmp_path, capsys
 
 
 def test_entropy_annealing_runs_without_lr_decay(tiny_config, tmp_path, monkeypatch, capsys):
-    """The trainer anneals when either schedule is on; progress rises to ~1 by the end."""
+    """The entropy schedule runs even with a constant lr; progress rises to ~1 by the end."""
     from robolabor.agents.sac import SAC
 
     seen = []

@@ -241,7 +241,7 @@ class Trainer:
                 self.step += 1
                 bar.update(1)
                 due = self.agent.updates_due(self.step)
-                if due and (sac.lr_final < 1.0 or sac.target_entropy_start is not None):
+                if due:  # schedules are functions of progress: a resumed run agrees
                     self.agent.anneal((self.step - sac.learning_starts)
                                       / max(1, cfg.total_steps - sac.learning_starts))
                 for _ in range(due):
