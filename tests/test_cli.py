@@ -130,6 +130,17 @@ def test_resume_after_kill_is_lossless(tiny_config, tmp_path):
         [{k: v for k, v in r.items() if k not in drop} for r in got_ev]
 
 
+def test_extending_a_finished_run_keeps_the_evaluation_schedule(tiny_config, tmp_path, capsys):
+    """A run whose last step (300) is an evaluation step but not an episode end
+    (episodes of 120), extended to 480, is not evaluated again at the first episode end."""
+    out = tmp_path / "run"
+    assert main(["train", str(tiny_config), "--out", str(out), "--steps", "300",
+                 "--set", "train.eval_every=300"]) == 0
+    assert main(["train", "--resume", str(out), "--set", "train.total_steps=480"]) == 0
+    capsys.readouterr()
+    assert [r["step"] for r in read_table(out / "evals.parquet")] == [300, 480]
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
     import torch
 

@@ -201,7 +201,7 @@ class Trainer:
                 self.buffer.load_state_dict({k: replay[k] for k in replay.files})
         except (OSError, ValueError, KeyError) as exc:
             raise CheckpointError(f"{ckpt}: replay cannot be loaded ({exc})") from None
-        torch.set_rng_state(blob["torch_rng"])
+        torch.set_rng_state(blob["torch_rng"].cpu())  # map_location may have moved it
         self.lagrange.load_state_dict(state["lagrange"])
         self.rng.bit_generator.state = state["rng"]
         self.env.unwrapped.np_random.bit_generator.state = state["env_rng"]
@@ -264,6 +264,8 @@ class Trainer:
         bar.close()
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
+        while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
+            self.next_eval += cfg.eval_every
         self._checkpoint()
         writer.close()
         self.run_dir.update_meta(status="finished", env_steps=self.step,
