@@ -8,7 +8,10 @@ learning_starts 100); ours runs ``configs/shift_state.yaml`` with λ fixed. Both
 are scored the same way: deterministic episodes on common evaluation seeds,
 % of the exact optimal expected profit, error rate against the SLA.
 
-    python benchmarks/sb3_shift.py --steps 10000 --seeds 0 1 2 [--json]
+    python benchmarks/sb3_shift.py --steps 10000 --seeds 0 1 2 [--set KEY=VALUE ...] [--json]
+
+``--set`` overrides our config (as ``robolabor train --set``); a budget that ends
+inside our uniform warm-up (``sac.learning_starts``) is refused.
 
 Needs the ``bench`` extra (``pip install -e .[bench]``).
 """
@@ -27,7 +30,7 @@ from _report import emit
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.envs.wrappers import FixedLagrangianReward
-from robolabor.experiments.config import load_config
+from robolabor.experiments.config import RunConfig, load_config
 from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
 from robolabor.experiments.trainer import start_run
 
@@ -56,11 +59,21 @@ def run_sb3(steps: int, seed: int, lam: float, optimum, episodes: int) -> dict[s
     return out | {"wall_seconds": wall, "seconds_per_10k": wall * 10_000 / steps}
 
 
-def run_ours(steps: int, seed: int, lam: float, episodes: int, config: str) -> dict[str, float]:
-    cfg = load_config(config, {"train.total_steps": steps, "train.seed": seed,
-                               "train.eval_every": steps, "train.checkpoint_every": steps,
-                               "train.eval_episodes": episodes, "train.progress": False,
-                               "lagrange.lr": 0.0, "lagrange.init": lam})
+def our_config(config: str, steps: int, seed: int, lam: float, episodes: int,
+               overrides: dict) -> RunConfig:
+    cfg = load_config(config, overrides | {
+        "train.total_steps": steps, "train.seed": seed, "train.eval_every": steps,
+        "train.checkpoint_every": steps, "train.eval_episodes": episodes,
+        "train.progress": False, "lagrange.lr": 0.0, "lagrange.init": lam})
+    if cfg.sac.learning_starts >= steps:
+        raise SystemExit(f"--steps {steps} ends inside our uniform warm-up "
+                         f"(sac.learning_starts={cfg.sac.learning_starts}): no update would be "
+                         f"made; raise --steps or --set sac.learning_starts=N")
+    return cfg
+
+
+def run_ours(cfg: RunConfig) -> dict[str, float]:
+    steps = cfg.train.total_steps
     with tempfile.TemporaryDirectory() as tmp:
         final = start_run(cfg, Path(tmp) / "run")
     wall = final["wall_seconds"]
@@ -74,18 +87,25 @@ def main() -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--episodes", type=int, default=20, help="evaluation episodes")
     p.add_argument("--config", default="configs/shift_state.yaml")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override our config (repeatable)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
+    import yaml
+
+    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     torch.set_num_threads(1)
     optimum = optimum_for_env(make_env(ENV_ID))
     lam = optimum.lambda_star
     rows = {"ours": [], "sb3": []}
     for seed in args.seeds:
-        rows["ours"].append(run_ours(args.steps, seed, lam, args.episodes, args.config))
+        cfg = our_config(args.config, args.steps, seed, lam, args.episodes, overrides)
+        rows["ours"].append(run_ours(cfg))
         rows["sb3"].append(run_sb3(args.steps, seed, lam, optimum, args.episodes))
         if not args.json:
             print(f"seed {seed}: ours {rows['ours'][-1]}  sb3 {rows['sb3'][-1]}")
-    summary = {"env": ENV_ID, "steps": args.steps, "seeds": args.seeds, "lambda": lam}
+    summary = {"env": ENV_ID, "steps": args.steps, "seeds": args.seeds, "lambda": lam,
+               "overrides": overrides}
     for name, rs in rows.items():
         for key in ("pct_of_optimum", "error_rate", "seconds_per_10k"):
             summary[f"{name}_{key}_median"] = statistics.median(r[key] for r in rs)
