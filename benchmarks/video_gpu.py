@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from robolabor.agents.constraint import LagrangeMultiplier
 from robolabor.agents.encoders import EncoderConfig
 from robolabor.agents.replay import ReplayBuffer
 from robolabor.agents.sac import SAC, SACConfig
@@ -42,6 +43,7 @@ from robolabor.experiments.trainer import frame_stack_of, resume_run, start_run
 
 VIDEO_ENV = "robolabor/DishwashingShiftVideo-v0"
 TRAINED_ENCODERS = ("pixel", "cnn2d", "cnn3d", "r3d18")
+TIMING_LAMBDA = 0.4  # any fixed λ: an update costs the same whatever λ is
 
 
 def sync(device: torch.device) -> None:
@@ -65,13 +67,13 @@ def filled_replay(fill: int, seed: int) -> tuple[ReplayBuffer, object]:
     space = env.observation_space
     rb = ReplayBuffer(fill, space.shape, space.dtype, env.action_space.shape[0],
                       frame_stack=frame_stack_of(env), seed=seed)
+    lagrange = LagrangeMultiplier(sla=float(env.unwrapped.sla))  # the trainer's cost signal
     rng = np.random.default_rng(seed)
     obs, _ = env.reset(seed=seed)
     for _ in range(fill):
         a = rng.uniform(0.0, 1.0, size=env.action_space.shape).astype(np.float32)
         nxt, r, term, trunc, info = env.step(a)
-        rb.add(obs, a, float(r), float(info["errs"]) - 0.04 * float(info["attempts"]), nxt,
-               term, trunc)
+        rb.add(obs, a, float(r), lagrange.cost(info["errs"], info["attempts"]), nxt, term, trunc)
         obs = env.reset()[0] if (term or trunc) else nxt
     return rb, env
 
@@ -84,13 +86,13 @@ def time_updates(encoder: str, rb: ReplayBuffer, env, device: torch.device, batc
                 env.action_space.shape[0], cfg, EncoderConfig(type=encoder, freeze=False), seed=0)
     batches = [rb.sample(batch) for _ in range(8)]
     for b in batches[:2]:  # warm-up (cuDNN autotuning, allocator)
-        agent.update(b, 0.4)
+        agent.update(b, TIMING_LAMBDA)
     sync(device)
     per_update = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         for i in range(updates):
-            agent.update(batches[i % len(batches)], 0.4)
+            agent.update(batches[i % len(batches)], TIMING_LAMBDA)
         sync(device)
         per_update.append((time.perf_counter() - t0) / updates)
     obs, _ = env.reset(seed=1)
