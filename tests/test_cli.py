@@ -141,6 +141,17 @@ def test_extending_a_finished_run_keeps_the_evaluation_schedule(tiny_config, tmp
     assert [r["step"] for r in read_table(out / "evals.parquet")] == [300, 480]
 
 
+def test_dual_target_below_the_sla_is_logged_apart_from_it(tiny_config, tmp_path, capsys):
+    """lagrange.sla is the learner's dual target; rows judge against the env's SLA."""
+    out = tmp_path / "run"
+    assert main(["train", str(tiny_config), "--out", str(out), "--steps", "240",
+                 "--set", "lagrange.sla=0.03"]) == 0
+    capsys.readouterr()
+    for table in ("episodes.parquet", "evals.parquet"):
+        rows = read_table(out / table)
+        assert {(r["sla"], r["dual_target"]) for r in rows} == {(0.04, 0.03)}, table
+
+
 def test_nan_stops_and_keeps_last_good_checkpoint(tiny_config, tmp_path, monkeypatch, capsys):
     import torch
 

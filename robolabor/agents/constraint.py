@@ -36,8 +36,10 @@ from robolabor.schema import ConfigError, spec
 @dataclass(frozen=True)
 class LagrangeConfig:
     sla: float | None = spec(None, lo=0.0, hi=1.0, lo_open=True,
-                             doc="error-rate SLA e* (broken / attempted); unset = the "
-                                 "environment's own SLA")
+                             doc="the dual target: the error rate (broken / attempted) λ "
+                                 "steers toward; unset = the environment's SLA e*; set "
+                                 "below it for a safety margin (evaluations are judged "
+                                 "against the environment's SLA either way)")
     lr: float = spec(0.02, lo=0.0, doc="dual step: $ of λ per measured episode of full "
                                       "relative violation (clipped to ±1)")
     init: float = spec(0.0, lo=0.0, doc="initial λ ($ per broken unit)")

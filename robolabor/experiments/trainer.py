@@ -128,7 +128,8 @@ class Trainer:
         self.eval_env = make_env(cfg.env.id, cfg.env.config)
         self.agent = build_agent(cfg, self.env)
         self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=float(self.env.unwrapped.sla))
-        self.sla = self.lagrange.sla  # the config's e* if set, else the environment's
+        self.sla = float(self.env.unwrapped.sla)  # the SLA evaluations are judged against;
+        # lagrange.sla, when set, is only the dual target (e.g. a safety margin below it)
         self.buffer = ReplayBuffer(capacity=cfg.sac.buffer_size,
                                    obs_shape=self.env.observation_space.shape,
                                    obs_dtype=self.env.observation_space.dtype,
@@ -283,6 +284,7 @@ class Trainer:
                "implied_wage": float(led.implied_wage[0]),
                "profit_per_hour": float(led.profit_per_hour[0]),
                "wage_parity": float(led.wage_parity[0]), "lambda": float(lam), "sla": self.sla,
+               "dual_target": self.lagrange.sla,
                "speed": tally.speed_sum / tally.steps, "care": tally.care_sum / tally.steps,
                "moved_lambda": moves_lambda}
         row.update({f"loss_{k}": float(v) for k, v in self.last_update_metrics.items()})
@@ -307,6 +309,7 @@ class Trainer:
                             self.optimum)
         ev.update(step=self.step, episode=self.episode, **{"lambda": self.lagrange.lam},
                   lambda_star=float(self.optimum["lambda_star"]), sla=self.sla,
+                  dual_target=self.lagrange.sla,
                   wall_seconds=self.wall_offset + (time.perf_counter() - self.t0))
         self.eval_rows.append(ev)
         # Visible while the run goes on; a resume truncates it to its checkpoint.
