@@ -30,7 +30,7 @@ from _report import emit
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.envs.wrappers import FixedLagrangianReward
-from robolabor.experiments.config import RunConfig, load_config
+from robolabor.experiments.config import RunConfig, load_config, parse_overrides
 from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
 from robolabor.experiments.trainer import start_run
 
@@ -91,9 +91,7 @@ def main() -> None:
                    help="override our config (repeatable)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    import yaml
-
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set)
     torch.set_num_threads(1)
     optimum = optimum_for_env(make_env(ENV_ID))
     lam = optimum.lambda_star

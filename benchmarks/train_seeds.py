@@ -21,6 +21,7 @@ import statistics
 from pathlib import Path
 
 from robolabor.experiments.compare import train_job
+from robolabor.experiments.config import parse_overrides
 from robolabor.experiments.evaluate import evaluate_run
 from robolabor.experiments.runs import read_table
 from robolabor.experiments.sweep import get_backend
@@ -49,9 +50,7 @@ def main() -> None:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    import yaml
-
-    overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
+    overrides = parse_overrides(args.set)
     out = Path(args.out)
     jobs = [{"config": args.config, "seed": s, "steps": args.steps,
              "out": str(out / f"seed{s}"), "overrides": overrides} for s in args.seeds]

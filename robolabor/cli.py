@@ -31,24 +31,11 @@ def _print(obj: Any, as_json: bool) -> None:
         print(f"{key:>28}: {value}")
 
 
-def _parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``--set sac.batch_size=128`` overrides (values parsed as YAML scalars)."""
-    import yaml
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
-        key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
-    return out
-
-
 def cmd_train(args: argparse.Namespace) -> int:
-    from robolabor.experiments.config import load_config
+    from robolabor.experiments.config import load_config, parse_overrides
     from robolabor.experiments.trainer import resume_run, start_run
 
-    overrides = _parse_set(args.set)
+    overrides = parse_overrides(args.set)
     if args.steps is not None:
         overrides["train.total_steps"] = args.steps
     if args.no_progress:
@@ -115,12 +102,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from robolabor.experiments.compare import compare
+    from robolabor.experiments.config import parse_overrides
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     out = args.out or f"runs/compare-{'-'.join(Path(m).stem for m in modes)}"
     summary = compare(modes, seeds=args.seeds, steps=args.steps, out=out, margin=args.margin,
                       backend=args.backend, workers=args.workers,
-                      overrides=_parse_set(args.set))
+                      overrides=parse_overrides(args.set))
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:

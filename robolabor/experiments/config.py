@@ -95,3 +95,15 @@ def config_hash(cfg: RunConfig) -> str:
 
 def dump_config(cfg: RunConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """``--set sac.batch_size=128`` overrides (values parsed as YAML scalars), for the CLI
+    and the benchmark scripts alike."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        key, value = item.split("=", 1)
+        out[key] = yaml.safe_load(value)
+    return out
