@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import time
 from pathlib import Path
 
@@ -35,7 +34,7 @@ from robolabor.agents.constraint import LagrangeMultiplier
 from robolabor.agents.encoders import EncoderConfig
 from robolabor.agents.replay import ReplayBuffer
 from robolabor.agents.sac import SAC, SACConfig
-from robolabor.agents.video_encoders import list_encoders
+from robolabor.agents.video_encoders import list_encoders, time_ms
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import make_env
 from robolabor.experiments.runs import read_table
@@ -44,11 +43,6 @@ from robolabor.experiments.trainer import frame_stack_of, resume_run, start_run
 VIDEO_ENV = "robolabor/DishwashingShiftVideo-v0"
 TRAINED_ENCODERS = ("pixel", "cnn2d", "cnn3d", "r3d18")
 TIMING_LAMBDA = 0.4  # any fixed λ: an update costs the same whatever λ is
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def device_info(device: torch.device) -> dict:
@@ -85,23 +79,18 @@ def time_updates(encoder: str, rb: ReplayBuffer, env, device: torch.device, batc
     agent = SAC(env.observation_space.shape, env.observation_space.dtype,
                 env.action_space.shape[0], cfg, EncoderConfig(type=encoder, freeze=False), seed=0)
     batches = [rb.sample(batch) for _ in range(8)]
-    for b in batches[:2]:  # warm-up (cuDNN autotuning, allocator)
-        agent.update(b, TIMING_LAMBDA)
-    sync(device)
-    per_update = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def some_updates() -> None:
         for i in range(updates):
             agent.update(batches[i % len(batches)], TIMING_LAMBDA)
-        sync(device)
-        per_update.append((time.perf_counter() - t0) / updates)
+
+    upd = time_ms(some_updates, repeats, device) / 1e3 / updates  # after one warm-up call
     obs, _ = env.reset(seed=1)
     agent.act(obs)
     t0 = time.perf_counter()
     for _ in range(20):
         agent.act(obs)
     act_s = (time.perf_counter() - t0) / 20
-    upd = statistics.median(per_update)
     params = sum(p.numel() for p in agent.encoder.parameters())
     return {"encoder": encoder, "encoder_params": params, "batch": batch,
             "ms_per_update": round(upd * 1e3, 2), "updates_per_s": round(1.0 / upd, 1),

@@ -422,7 +422,7 @@ def build_video_encoder(cfg: Any, obs_shape: Sequence[int]) -> nn.Module:
 
 
 # -------------------------------------------------------------------- measuring
-def _time_ms(fn, repeats: int, device: torch.device) -> float:
+def time_ms(fn, repeats: int, device: torch.device) -> float:
     """Median wall time of ``fn`` in ms, after one warm-up call."""
     fn()
     times = []
@@ -453,8 +453,8 @@ def measure_encoder(enc: nn.Module, obs_shape: Sequence[int], batch: int,
         enc(x).square().mean().backward()
 
     trainable = any(p.requires_grad for p in enc.parameters())
-    fwd_ms = _time_ms(fwd, repeats, device)
-    bwd_ms = _time_ms(fwd_bwd, repeats, device) if trainable else math.nan
+    fwd_ms = time_ms(fwd, repeats, device)
+    bwd_ms = time_ms(fwd_bwd, repeats, device) if trainable else math.nan
     return {"params": sum(p.numel() for p in enc.parameters()), "batch": batch,
             "forward_ms": round(fwd_ms, 2), "forward_backward_ms": round(bwd_ms, 2),
             "forward_ms_per_sample": round(fwd_ms / batch, 3)}

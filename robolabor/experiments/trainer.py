@@ -127,9 +127,9 @@ class Trainer:
         self.env = make_env(cfg.env.id, cfg.env.config)
         self.eval_env = make_env(cfg.env.id, cfg.env.config)
         self.agent = build_agent(cfg, self.env)
-        self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=float(self.env.unwrapped.sla))
         self.sla = float(self.env.unwrapped.sla)  # the SLA evaluations are judged against;
         # lagrange.sla, when set, is only the dual target (e.g. a safety margin below it)
+        self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=self.sla)
         self.buffer = ReplayBuffer(capacity=cfg.sac.buffer_size,
                                    obs_shape=self.env.observation_space.shape,
                                    obs_dtype=self.env.observation_space.dtype,
