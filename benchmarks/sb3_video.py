@@ -15,9 +15,10 @@ Reported for each: env steps/s while learning (from the first step after
 ``learning_starts`` to the last, evaluations excluded), the ratio ours/SB3, and
 the score at equal env steps on the same evaluation seeds: % of the exact
 optimal expected profit and the pooled error rate (against the SLA e*). The
-step rate reflects each side's configuration (ours updates once per 8 env
+step rate reflects each side's configuration (ours updates once per 2 env
 steps at batch 64, SB3 once per step at batch 256), so the updates each made
-are printed too.
+are printed too; ``--sb3-matched`` gives SB3 our batch size and update rate
+(``train_freq`` = 1 / our updates per step) for a like-for-like step rate.
 
     python benchmarks/sb3_video.py --steps 20000 --seeds 0 1 2 [--json]
     python benchmarks/sb3_video.py --steps 600 --learning-starts 200 --episodes 2  # smoke
@@ -98,11 +99,17 @@ def score(env_id: str, env_config: dict, act, episodes: int, optimum) -> dict[st
 
 
 def run_sb3(cfg, steps: int, seed: int, lam: float, optimum, episodes: int,
-            buffer_size: int, learning_starts: int | None) -> dict[str, float]:
+            buffer_size: int, learning_starts: int | None, matched: bool) -> dict[str, float]:
     from stable_baselines3 import SAC as SB3SAC
 
     torch.set_num_threads(1)
     kwargs = {} if learning_starts is None else {"learning_starts": learning_starts}
+    if matched:
+        if not 0 < cfg.sac.updates_per_step <= 1 or (1 / cfg.sac.updates_per_step) % 1:
+            raise SystemExit(f"--sb3-matched needs updates_per_step = 1/k, got "
+                             f"{cfg.sac.updates_per_step}")
+        kwargs |= {"batch_size": cfg.sac.batch_size,
+                   "train_freq": round(1 / cfg.sac.updates_per_step)}
     starts = learning_starts if learning_starts is not None else \
         inspect.signature(SB3SAC).parameters["learning_starts"].default
     clock = StepClock(FixedLagrangianReward(make_env(cfg.env.id, cfg.env.config), lam), starts)
@@ -118,7 +125,8 @@ def run_sb3(cfg, steps: int, seed: int, lam: float, optimum, episodes: int,
                 episodes, optimum)
     return out | {"steps_per_s": clock.rate(), "wall_seconds": wall,
                   "updates": int(model._n_updates), "learning_starts": starts,
-                  "batch_size": model.batch_size, "buffer_size": buffer_size}
+                  "batch_size": model.batch_size, "buffer_size": buffer_size,
+                  "updates_per_step": model.gradient_steps / model.train_freq.frequency}
 
 
 def run_ours(config: str, steps: int, seed: int, lam: float, episodes: int,
@@ -140,7 +148,8 @@ def run_ours(config: str, steps: int, seed: int, lam: float, episodes: int,
     return {"pct_of_optimum": final["pct_of_optimum"], "error_rate": final["pooled_error_rate"],
             "steps_per_s": clock.rate(), "wall_seconds": wall,
             "updates": trainer.agent.num_updates, "learning_starts": cfg.sac.learning_starts,
-            "batch_size": cfg.sac.batch_size, "buffer_size": cfg.sac.buffer_size}
+            "batch_size": cfg.sac.batch_size, "buffer_size": cfg.sac.buffer_size,
+            "updates_per_step": cfg.sac.updates_per_step}
 
 
 def _median(values: list[float]) -> float:
@@ -158,6 +167,8 @@ def main() -> None:
                    help="SB3 replay capacity (full stacks: ~197 KB per transition)")
     p.add_argument("--learning-starts", type=int, default=None,
                    help="for both learners (default: each its own, SB3 100, ours the config's)")
+    p.add_argument("--sb3-matched", action="store_true",
+                   help="SB3 with our batch size and updates per env step (else its defaults)")
     p.add_argument("--only", choices=("ours", "sb3"), default=None,
                    help="run one side only (no ratio)")
     p.add_argument("--json", action="store_true")
@@ -174,7 +185,8 @@ def main() -> None:
                                          args.learning_starts))
         if "sb3" in rows:
             rows["sb3"].append(run_sb3(cfg, args.steps, seed, lam, optimum, args.episodes,
-                                       args.sb3_buffer, args.learning_starts))
+                                       args.sb3_buffer, args.learning_starts,
+                                       args.sb3_matched))
         if not args.json:
             for name in rows:
                 print(f"seed {seed} {name:>4}: {rows[name][-1]}")
@@ -185,7 +197,7 @@ def main() -> None:
         for key in ("steps_per_s", "pct_of_optimum", "error_rate", "updates"):
             summary[f"{name}_{key}_median"] = _median([r[key] for r in rs])
             summary[f"{name}_{key}"] = [r[key] for r in rs]
-        for key in ("learning_starts", "batch_size", "buffer_size"):
+        for key in ("learning_starts", "batch_size", "buffer_size", "updates_per_step"):
             summary[f"{name}_{key}"] = rs[0][key]
     if len(rows) == 2:
         summary["steps_per_s_ratio_ours_over_sb3"] = (summary["ours_steps_per_s_median"]

@@ -10,7 +10,9 @@ Three parts, each on ``--device`` (default: cuda when available):
 2. ``updates``: whole SAC updates per second at ``--batch`` with each encoder TRAINED by
    the critic's loss (``freeze: false``) and random-shift augmentation on, sampled from an
    image replay holding ``--fill`` real steps of the shift video env (uint8 frames rebuilt
-   into stacks by index, as in training); plus the latency of one action.
+   into stacks by index, as in training); plus the latency of one action. ``--configs
+   FILE ...`` adds rows for those configs' own encoder and SAC settings (on a CPU:
+   ``--device cpu --parts updates --skip cnn2d cnn3d r3d18 --configs configs/shift_video.yaml``).
 3. ``train``: ``configs/video_r3d18.yaml`` with the backbone trained end to end
    (``encoder.freeze=false``, augmentation on) through the normal trainer on the same
    device: ``--train-steps`` env steps, a checkpoint, then a resume to ``--resume-steps``,
@@ -25,6 +27,7 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,12 +75,12 @@ def filled_replay(fill: int, seed: int) -> tuple[ReplayBuffer, object]:
     return rb, env
 
 
-def time_updates(encoder: str, rb: ReplayBuffer, env, device: torch.device, batch: int,
+def time_updates(label: str, enc_cfg: EncoderConfig, cfg: SACConfig, rb: ReplayBuffer, env,
                  updates: int, repeats: int) -> dict:
-    """Median seconds per full SAC update (encoder trained) and per action."""
-    cfg = SACConfig(batch_size=batch, device=device.type, augment=True)
+    """Median seconds per full SAC update and per action."""
     agent = SAC(env.observation_space.shape, env.observation_space.dtype,
-                env.action_space.shape[0], cfg, EncoderConfig(type=encoder, freeze=False), seed=0)
+                env.action_space.shape[0], cfg, enc_cfg, seed=0)
+    device, batch = agent.device, cfg.batch_size
     batches = [rb.sample(batch) for _ in range(8)]
 
     def some_updates() -> None:
@@ -92,7 +95,8 @@ def time_updates(encoder: str, rb: ReplayBuffer, env, device: torch.device, batc
         agent.act(obs)
     act_s = (time.perf_counter() - t0) / 20
     params = sum(p.numel() for p in agent.encoder.parameters())
-    return {"encoder": encoder, "encoder_params": params, "batch": batch,
+    return {"encoder": label, "encoder_params": params, "batch": batch,
+            "frames": agent.encoder.frames, "frozen": enc_cfg.freeze,
             "ms_per_update": round(upd * 1e3, 2), "updates_per_s": round(1.0 / upd, 1),
             "ms_per_action": round(act_s * 1e3, 2),
             "peak_gpu_mem_gib": (round(torch.cuda.max_memory_allocated(device) / 2**30, 2)
@@ -143,6 +147,10 @@ def main() -> None:
     ap.add_argument("--eval-episodes", type=int, default=3)
     ap.add_argument("--parts", nargs="+", default=["encoders", "updates", "train"],
                     choices=["encoders", "updates", "train"])
+    ap.add_argument("--configs", nargs="*", default=[],
+                    help="part 2 also times each config's own encoder and SAC settings")
+    ap.add_argument("--skip", nargs="*", default=[], choices=TRAINED_ENCODERS,
+                    help="part 2 leaves these encoders out (r3d18 takes minutes on a CPU)")
     ap.add_argument("--quick", action="store_true",
                     help="tiny sizes (CPU smoke run of the same code path)")
     ap.add_argument("--out", default="runs/video-gpu")
@@ -153,6 +161,8 @@ def main() -> None:
         args.train_steps, args.resume_steps, args.learning_starts = 120, 160, 80
         args.eval_episodes = 1
     device = torch.device(args.device)
+    if device.type == "cpu":
+        torch.set_num_threads(1)  # as the trainer's configs run (train.threads: 1)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     out = Path(args.out)
@@ -169,8 +179,14 @@ def main() -> None:
     if "updates" in args.parts:
         rb, env = filled_replay(args.fill, seed=0)
         result["updates"] = []
-        for name in TRAINED_ENCODERS:
-            row = time_updates(name, rb, env, device, args.batch, args.updates, args.repeats)
+        jobs = [(name, EncoderConfig(type=name, freeze=False),
+                 SACConfig(batch_size=args.batch, device=device.type, augment=True))
+                for name in TRAINED_ENCODERS if name not in args.skip]
+        for path in args.configs:  # a config's own encoder and SAC settings, batch included
+            cfg = load_config(path)
+            jobs.append((path, cfg.encoder, replace(cfg.sac, device=device.type)))
+        for label, enc_cfg, sac_cfg in jobs:
+            row = time_updates(label, enc_cfg, sac_cfg, rb, env, args.updates, args.repeats)
             result["updates"].append(row)
             print(json.dumps(row), flush=True)
     if "train" in args.parts:

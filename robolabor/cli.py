@@ -108,7 +108,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = args.out or f"runs/compare-{'-'.join(Path(m).stem for m in modes)}"
     summary = compare(modes, seeds=args.seeds, steps=args.steps, out=out, margin=args.margin,
                       backend=args.backend, workers=args.workers,
-                      overrides=parse_overrides(args.set))
+                      overrides=parse_overrides(args.set), final_episodes=args.final_episodes)
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:
@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="equivalence margin in percentage points of the optimum")
     c.add_argument("--backend", default="local", choices=("local", "ray"))
     c.add_argument("--workers", type=int, default=None, help="parallel runs (default: cores)")
+    c.add_argument("--final-episodes", type=int, default=100,
+                   help="episodes scoring each final policy, from one seed shared by all modes "
+                        "(0: each run's last periodic evaluation)")
     c.add_argument("--set", action="append", metavar="KEY=VALUE")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_compare)

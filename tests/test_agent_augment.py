@@ -37,3 +37,11 @@ def test_obs_and_next_obs_get_independent_shifts_and_pad_zero_is_identity():
     assert torch.equal(random_shift(x, pad=0), x)
     with pytest.raises(ValueError):
         random_shift(torch.rand(3, 16, 16))
+
+
+def test_slice_and_gather_crops_agree():
+    from robolabor.agents.augment import _crop_by_gather, _crop_by_slices
+    g = torch.Generator().manual_seed(2)
+    padded = torch.rand(7, 5, 18, 20, generator=g)
+    off = torch.randint(0, 9, (2, 7), generator=g)
+    assert torch.equal(_crop_by_slices(padded, off, 10, 12), _crop_by_gather(padded, off, 10, 12))

@@ -250,6 +250,7 @@ class TinyConv(nn.Module):
     def __init__(self, cfg, obs_shape):
         super().__init__()
         t, c, h, w = obs_shape
+        self.frames = t
         self.conv = nn.Conv2d(t * c, 4, 3, stride=2)
         self.bn = nn.BatchNorm2d(4)
         self.fc = nn.Linear(4 * ((h - 3) // 2 + 1) * ((w - 3) // 2 + 1), cfg.latent_dim)
@@ -371,3 +372,25 @@ def test_target_entropy_anneals_from_its_start_value_then_holds():
     fixed = SAC((3,), np.float32, 2, SACConfig(hidden_sizes=(16, 16), device="cpu"), ENC)
     fixed.anneal(0.3)
     assert fixed.target_entropy == -4.0
+
+
+def test_image_encoder_reads_only_its_newest_frames_in_acting_and_learning():
+    cfg = SACConfig(batch_size=4, hidden_sizes=(32, 32), augment=True)
+    enc = EncoderConfig(type="pixel", latent_dim=8, frames=2, num_filters=4)
+    agent = SAC((5, 3, 32, 32), np.uint8, 2, cfg, enc, seed=0)
+    rng = np.random.default_rng(0)
+    obs = rng.integers(0, 256, (4, 5, 3, 32, 32), dtype=np.uint8)
+    other_past = obs.copy()
+    other_past[:, :3] = rng.integers(0, 256, (4, 3, 3, 32, 32), dtype=np.uint8)
+    new_frame = obs.copy()
+    new_frame[:, -1] = 255 - new_frame[:, -1]
+    act = agent.act(obs, deterministic=True)
+    np.testing.assert_array_equal(agent.act(other_past, deterministic=True), act)
+    assert not np.allclose(agent.act(new_frame, deterministic=True), act)
+    # a learning step sees the same two frames: identical batches but for old frames, same update
+    def batch(o):
+        t = torch.as_tensor(o)
+        return {"obs": t, "next_obs": t, "action": torch.full((4, 2), 0.5),
+                "reward": torch.ones(4), "cost": torch.zeros(4), "terminated": torch.zeros(4)}
+    twin = SAC((5, 3, 32, 32), np.uint8, 2, cfg, enc, seed=0)
+    assert agent.update(batch(obs)) == twin.update(batch(other_past))

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from robolabor.cli import main
+from robolabor.cli import build_parser, main
+from robolabor.experiments.compare import FINAL_EVAL_SEED
+from robolabor.experiments.evaluate import evaluate_run
 from robolabor.experiments.runs import read_table
 
 TINY = """
@@ -236,7 +238,8 @@ def test_compare_command(tiny_config, tmp_path, capsys):
     other.write_text(TINY)
     out = tmp_path / "cmp"
     assert main(["compare", "--modes", f"{tiny_config},{other}", "--seeds", "2", "--steps",
-                 "240", "--workers", "1", "--out", str(out), "--margin", "100", "--json"]) == 0
+                 "240", "--workers", "1", "--out", str(out), "--margin", "100",
+                 "--final-episodes", "4", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["table"]) == {str(tiny_config), str(other)}
     row = summary["table"][str(tiny_config)]
@@ -246,6 +249,30 @@ def test_compare_command(tiny_config, tmp_path, capsys):
     assert summary["equivalence"]["diff"] == 0.0
     assert summary["equivalence"]["verdict"] == "equivalent"
     assert (out / "compare.md").is_file() and (out / "compare.png").stat().st_size > 5_000
+    # every final policy rescored on the same episodes (100 unless told), not the periodic ones
+    assert summary["final_episodes"] == 4 and summary["final_eval_seed"] == FINAL_EVAL_SEED
+    assert build_parser().parse_args(["compare"]).final_episodes == 100
+
+
+def test_compare_rerun_reuses_runs_and_refuses_another_config(tiny_config, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    args = ["compare", "--modes", str(tiny_config), "--seeds", "2", "--steps", "240",
+            "--workers", "1", "--out", str(out), "--json"]
+    assert main(args + ["--final-episodes", "0"]) == 0
+    first = json.loads(capsys.readouterr().out)["table"][str(tiny_config)]
+    ckpt = out / "tiny-seed0" / "checkpoints"
+    before = {p.name for p in ckpt.iterdir()}
+    assert main(args + ["--final-episodes", "3"]) == 0  # rescore: no training again
+    again = json.loads(capsys.readouterr().out)
+    assert {p.name for p in ckpt.iterdir()} == before
+    assert again["final_episodes"] == 3
+    row = again["table"][str(tiny_config)]
+    assert row["wall_seconds"] == first["wall_seconds"]
+    rescored = [evaluate_run(out / f"tiny-seed{s}", episodes=3, seed=FINAL_EVAL_SEED)
+                for s in (0, 1)]
+    assert row["pct_of_optimum_seeds"] == [r["pct_of_optimum"] for r in rescored]
+    assert main(args + ["--set", "sac.gamma=0.7"]) == 1
+    assert "holds a run of another config" in capsys.readouterr().err
 
 
 def test_claims_command_with_control(tiny_config, tmp_path, capsys):

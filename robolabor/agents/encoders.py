@@ -9,7 +9,9 @@ Contract every encoder module honours:
 * ``forward(x) -> (B, latent_dim)`` float tensor;
 * ``is_image: bool``. For image encoders SAC converts uint8 frames to float
   in [0, 1] (divides by 255) and applies the random-shift augmentation before
-  calling ``forward``; a state encoder receives the observation as float32.
+  calling ``forward``; a state encoder receives the observation as float32;
+* image encoders also expose ``frames: int``, the newest frames of the stack
+  they look at; SAC hands them only those.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ def build_encoder(cfg: EncoderConfig, obs_shape: tuple[int, ...]) -> nn.Module:
         enc = video.build_video_encoder(cfg, obs_shape)  # also honours weights_path
     if not isinstance(getattr(enc, "is_image", None), bool):
         raise TypeError(f"encoder {type(enc).__name__} must expose a bool `is_image`")
+    if enc.is_image and not isinstance(getattr(enc, "frames", None), int):
+        raise TypeError(f"image encoder {type(enc).__name__} must expose an int `frames`")
     if cfg.freeze:
         enc.requires_grad_(False)
         enc.eval()

@@ -269,7 +269,9 @@ class SAC:
         """Batch of observations -> float input of the encoder (uint8 frames -> [0, 1])."""
         if not self.is_image:
             return obs.float()
-        x = obs.float()
+        # Only the frames the encoder looks at are converted and shifted (on CPU the
+        # shift of all 8 frames cost more than the encoder's pass over 2 or 3).
+        x = obs[:, -self.encoder.frames:].float()
         if obs.dtype == torch.uint8:
             x = x.mul_(1.0 / 255.0)
         if augment and self.cfg.augment:

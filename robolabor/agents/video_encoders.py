@@ -332,6 +332,7 @@ class FrozenEncoder(nn.Module):
             raise ValueError(f"feature cache size must be >= 0, got {cache_size}")
         self.encoder = encoder.requires_grad_(False).eval()
         self.latent_dim, self.obs_shape = encoder.latent_dim, encoder.obs_shape
+        self.frames = encoder.frames
         self.cache_size, self.hits, self.misses = cache_size, 0, 0
         self._cache: OrderedDict[bytes, torch.Tensor] = OrderedDict()
 

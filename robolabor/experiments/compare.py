@@ -3,7 +3,10 @@
 Each mode (``state``, ``video``, or a config path) is trained over K seeds
 through a sweep backend, each run is scored against the exact optimum, and the
 modes are compared with a two one-sided tests (TOST) equivalence test on the
-final % of optimum with a stated margin. The verdict is one of
+final % of optimum with a stated margin. Final policies are scored afresh on
+``final_episodes`` deterministic episodes from one seed shared by every mode
+(common random numbers: each mode meets the same arrivals and dishes), not on
+each config's last periodic evaluation, whose size and noise differ by config. The verdict is one of
 ``equivalent`` (the 90% CI of the difference lies inside ±margin),
 ``different`` (not equivalent, and the 95% CI of the difference excludes 0)
 or ``inconclusive`` (neither: more seeds are needed).
@@ -31,18 +34,40 @@ MODE_CONFIGS = {
 METRICS = ("pct_of_optimum", "mp", "pooled_error_rate", "wage_parity", "profit")
 
 
+FINAL_EVAL_SEED = 10_000
+
+
 def train_job(config: str, seed: int, steps: int | None, out: str,
-              overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One run, in whatever process the backend chose (top-level: picklable)."""
-    from robolabor.experiments.config import load_config
-    from robolabor.experiments.trainer import start_run
+              overrides: dict[str, Any] | None = None, final_episodes: int = 0) -> dict[str, Any]:
+    """One run, in whatever process the backend chose (top-level: picklable); with
+    ``final_episodes`` its final policy is scored again on that many episodes from
+    ``FINAL_EVAL_SEED`` and those figures replace the periodic evaluation's."""
+    from robolabor.experiments.config import config_hash, load_config
+    from robolabor.experiments.evaluate import evaluate_run
+    from robolabor.experiments.runs import RunDirError
+    from robolabor.experiments.trainer import resume_run, start_run
 
     ov = dict(overrides or {})
     ov["train.seed"] = seed
     ov["train.progress"] = False
     if steps is not None:
         ov["train.total_steps"] = steps
-    result = start_run(load_config(config, ov), out)
+    cfg = load_config(config, ov)
+    if Path(out).is_dir() and any(Path(out).iterdir()):
+        # A compare run again into the same --out (after a kill, or to rescore): continue
+        # or reuse the run, never train it twice, and never mix in another config's run.
+        found = RunDir.open(Path(out)).read_meta().get("config_hash")
+        if found != config_hash(cfg):
+            raise RunDirError(f"{out} holds a run of another config (hash {found}, this job "
+                              f"{config_hash(cfg)}): pick a new --out")
+        result = resume_run(out)
+    else:
+        result = start_run(cfg, out)
+    if final_episodes:
+        periodic = result
+        result = evaluate_run(out, episodes=final_episodes, seed=FINAL_EVAL_SEED)
+        result["wall_seconds"] = periodic["wall_seconds"]
+        result["periodic_pct_of_optimum"] = periodic["pct_of_optimum"]
     return {k: v for k, v in result.items() if not isinstance(v, list)}
 
 
@@ -94,14 +119,19 @@ def learning_curve(run_dirs: list[str]) -> dict[str, list[float]]:
 
 def compare(modes: list[str], seeds: int, steps: int | None, out: str | Path,
             margin: float = 5.0, backend: str = "local", workers: int | None = None,
-            overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+            overrides: dict[str, Any] | None = None,
+            final_episodes: int = 100) -> dict[str, Any]:
     if len(modes) < 1 or seeds < 2:
         raise ValueError("compare needs at least one mode and --seeds >= 2 (for a CI)")
+    if final_episodes < 0:
+        raise ValueError(f"final_episodes must be >= 0 (0: the last periodic evaluation), "
+                         f"got {final_episodes}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = {m: _resolve_mode(m) for m in modes}
     jobs = [{"config": configs[m], "seed": s, "steps": steps,
-             "out": str(out / f"{Path(m).stem}-seed{s}"), "overrides": overrides}
+             "out": str(out / f"{Path(m).stem}-seed{s}"), "overrides": overrides,
+             "final_episodes": final_episodes}
             for m in modes for s in range(seeds)]
     results = get_backend(backend, workers).map(train_job, jobs)
     table: dict[str, Any] = {}
@@ -115,7 +145,10 @@ def compare(modes: list[str], seeds: int, steps: int | None, out: str | Path,
         entry["wall_seconds"] = float(np.median([r["wall_seconds"] for r in rows]))
         entry["curve"] = learning_curve(entry["runs"])
         table[m] = entry
-    summary: dict[str, Any] = {"modes": modes, "seeds": seeds, "steps": steps, "table": table}
+    summary: dict[str, Any] = {"modes": modes, "seeds": seeds, "steps": steps,
+                               "final_episodes": final_episodes,
+                               "final_eval_seed": FINAL_EVAL_SEED if final_episodes else None,
+                               "table": table}
     if len(modes) >= 2:
         a, b = modes[0], modes[1]
         summary["equivalence"] = {"a": a, "b": b, "metric": "pct_of_optimum",
@@ -135,6 +168,11 @@ def _write_markdown(summary: dict[str, Any], path: Path) -> None:
                  for k, d in zip(METRICS, (1, 1, 4, 3, 2), strict=True)]
         lines.append(f"| {m} | " + " | ".join(cells) + f" | {e['wall_seconds']:.0f} |")
     text = f"# Modality comparison ({summary['seeds']} seeds, {summary['steps']} steps)\n\n"
+    if summary["final_episodes"]:
+        text += (f"Final policies scored on {summary['final_episodes']} deterministic episodes "
+                 f"from seed {summary['final_eval_seed']}, the same for every mode.\n\n")
+    else:
+        text += "Final policies scored by each run's last periodic evaluation.\n\n"
     text += "\n".join(lines) + "\n"
     eq = summary.get("equivalence")
     if eq:
