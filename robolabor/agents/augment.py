@@ -4,9 +4,9 @@ Small translations are the augmentation that made pixel SAC work (DrQ): the
 critic can no longer fit single pixels. All frames of one sample get the SAME
 shift (a stack must stay aligned in time); each sample draws its own. Integer
 crops, exact, no interpolation. Two ways to cut the same crops from the same
-draws: on a CPU one slice copy per sample (3x faster than an index gather
-there, where the gather cost as much as the encoder), on a GPU two ``gather``
-calls (no host sync, no per-sample launches). A test holds them equal.
+draws: on a CPU one slice copy per sample (an index gather is slow there: it
+was the largest single cost of a pixel update in a profile), on a GPU two
+``gather`` calls (no host sync, no per-sample launches). A test holds them equal.
 """
 
 from __future__ import annotations

@@ -9,9 +9,10 @@ final % of optimum with a stated margin. Final policies are scored afresh on
 each config's last periodic evaluation, whose size and noise differ by config
 (on 10 episodes the exact optimum itself scores 97.3 ± 8.7%:
 benchmarks/eval_noise.py). Run again into the same ``out``, compare continues
-killed runs and reuses finished ones. The verdict is one of ``equivalent`` (the 90% CI of the difference lies
-inside ±margin), ``different`` (not equivalent, and the 95% CI of the
-difference excludes 0) or ``inconclusive`` (neither: more seeds are needed).
+killed runs and reuses finished ones. The verdict is one of ``equivalent``
+(the 90% CI of the difference lies inside ±margin), ``different`` (not
+equivalent, and the 95% CI of the difference excludes 0) or ``inconclusive``
+(neither: more seeds are needed).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ import numpy as np
 from scipy import stats
 
 from robolabor.econ import save_figure
+from robolabor.experiments.config import LoopConfig, config_hash, load_config
 from robolabor.experiments.rollout import mean_ci
-from robolabor.experiments.runs import RunDir, read_table
+from robolabor.experiments.runs import RunDir, RunDirError, read_table
 from robolabor.experiments.sweep import get_backend
 
 MODE_CONFIGS = {
@@ -35,8 +37,7 @@ MODE_CONFIGS = {
 }
 METRICS = ("pct_of_optimum", "mp", "pooled_error_rate", "wage_parity", "profit")
 
-
-FINAL_EVAL_SEED = 10_000
+FINAL_EVAL_SEED = LoopConfig().eval_seed  # the configs' default: periodic evals share it
 
 
 def train_job(config: str, seed: int, steps: int | None, out: str,
@@ -44,9 +45,7 @@ def train_job(config: str, seed: int, steps: int | None, out: str,
     """One run, in whatever process the backend chose (top-level: picklable); with
     ``final_episodes`` its final policy is scored again on that many episodes from
     ``FINAL_EVAL_SEED`` and those figures replace the periodic evaluation's."""
-    from robolabor.experiments.config import config_hash, load_config
     from robolabor.experiments.evaluate import evaluate_run
-    from robolabor.experiments.runs import RunDirError
     from robolabor.experiments.trainer import resume_run, start_run
 
     ov = dict(overrides or {})
@@ -66,10 +65,9 @@ def train_job(config: str, seed: int, steps: int | None, out: str,
     else:
         result = start_run(cfg, out)
     if final_episodes:
-        periodic = result
+        wall = result["wall_seconds"]
         result = evaluate_run(out, episodes=final_episodes, seed=FINAL_EVAL_SEED)
-        result["wall_seconds"] = periodic["wall_seconds"]
-        result["periodic_pct_of_optimum"] = periodic["pct_of_optimum"]
+        result["wall_seconds"] = wall
     return {k: v for k, v in result.items() if not isinstance(v, list)}
 
 
