@@ -21,6 +21,7 @@ from _report import emit
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.experiments.compare import FINAL_EVAL_SEED
+from robolabor.experiments.media import scripted_policy
 from robolabor.experiments.rollout import make_env, mean_ci, run_episodes
 
 
@@ -33,9 +34,8 @@ def main() -> None:
     args = ap.parse_args()
     env = make_env(args.env)
     opt = optimum_for_env(env)
-    tallies = run_episodes(env, lambda _obs: np.asarray(opt.action(env.unwrapped.state),
-                                                        dtype=np.float32),
-                           max(args.episodes), args.seed)
+    tallies = run_episodes(env, scripted_policy(env, "optimal", args.seed), max(args.episodes),
+                           args.seed)
     pct = 100.0 * np.array([t.profit for t in tallies]) / opt.expected_profit
     result = {"env": args.env, "seed": args.seed, "optimal_expected_profit": opt.expected_profit}
     for n in sorted(args.episodes):

@@ -43,12 +43,13 @@ from gymnasium import spaces
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.envs.wrappers import FixedLagrangianReward
+from robolabor.experiments.compare import FINAL_EVAL_SEED
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import ledger_from_tallies, make_env, run_episodes
 from robolabor.experiments.runs import RunDir
 from robolabor.experiments.trainer import Trainer
 
-EVAL_SEED = 10_000
+EVAL_SEED = FINAL_EVAL_SEED  # the episodes `robolabor compare` scores on
 
 
 class StackAsChannels(gym.ObservationWrapper):

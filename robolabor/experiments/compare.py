@@ -57,11 +57,16 @@ def train_job(config: str, seed: int, steps: int | None, out: str,
     if Path(out).is_dir() and any(Path(out).iterdir()):
         # A compare run again into the same --out (after a kill, or to rescore): continue
         # or reuse the run, never train it twice, and never mix in another config's run.
-        found = RunDir.open(Path(out)).read_meta().get("config_hash")
-        if found != config_hash(cfg):
-            raise RunDirError(f"{out} holds a run of another config (hash {found}, this job "
-                              f"{config_hash(cfg)}): pick a new --out")
-        result = resume_run(out)
+        run = RunDir.open(Path(out))
+        meta = run.read_meta()
+        if meta.get("config_hash") != config_hash(cfg):
+            raise RunDirError(f"{out} holds a run of another config (hash "
+                              f"{meta.get('config_hash')}, this job {config_hash(cfg)}): "
+                              f"pick a new --out")
+        if meta.get("status") == "finished" and meta.get("env_steps") == cfg.train.total_steps:
+            result = read_table(run.evals_path)[-1]  # its final evaluation: nothing to train
+        else:
+            result = resume_run(out)
     else:
         result = start_run(cfg, out)
     if final_episodes:

@@ -60,7 +60,8 @@ def upscale(frame: np.ndarray, scale: int = SCALE) -> np.ndarray:
     return np.repeat(np.repeat(frame, scale, axis=0), scale, axis=1)
 
 
-def _policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
+def scripted_policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
+    """``random`` or the exact ``optimal`` policy of ``env``, as obs -> action."""
     if policy == "random":
         env.action_space.seed(seed)
         return lambda _obs: env.action_space.sample()
@@ -86,7 +87,7 @@ def collect_frames(env_id: str, seed: int = 0, steps: int | None = None,
         raise ValueError(f"--steps must be >= 1, got {steps}")
     env = make_env(env_id, env_config, render_mode="rgb_array")
     try:
-        act = _policy(env, policy, seed)
+        act = scripted_policy(env, policy, seed)
         obs, _ = env.reset(seed=seed)
         frames = [env.render()]
         profit, errors, attempts, n = 0.0, 0, 0, 0
