@@ -70,7 +70,7 @@ def filled_replay(fill: int, seed: int) -> tuple[ReplayBuffer, object]:
     for _ in range(fill):
         a = rng.uniform(0.0, 1.0, size=env.action_space.shape).astype(np.float32)
         nxt, r, term, trunc, info = env.step(a)
-        rb.add(obs, a, float(r), lagrange.cost(info["errs"], info["attempts"]), nxt, term, trunc)
+        rb.add(obs, a, float(r), lagrange.cost(info["broken"], info["attempts"]), nxt, term, trunc)
         obs = env.reset()[0] if (term or trunc) else nxt
     return rb, env
 

@@ -12,7 +12,7 @@ from robolabor.envs.classic import DishwashingClassicEnv
 from robolabor.envs.params import ClassicParams, classic_rate_and_perr
 from robolabor.schema import ConfigError
 
-INFO_KEYS = {"succ", "errs", "p_err", "speed", "care", "rate_per_min", "attempts",
+INFO_KEYS = {"good", "broken", "p_err", "speed", "care", "rate_per_min", "attempts",
              "good_by_type", "broken_by_type", "revenue", "damage", "operating_cost",
              "profit", "minute"}
 RENDER_KEYS = {"minute", "shift_minutes", "backlog", "backlog_cap", "dish_type", "n_types",
@@ -55,7 +55,7 @@ def test_monte_carlo_matches_closed_form():
         for _ in range(60):
             _, _, _, _, info = env.step(np.array([speed, care], np.float32))
             att.append(info["attempts"])
-            err.append(info["errs"])
+            err.append(info["broken"])
             assert info["attempts"] >= 1
             assert info["rate_per_min"] == pytest.approx(float(rate), rel=1e-6)
             assert info["p_err"] == pytest.approx(float(perr), rel=1e-6)
@@ -73,10 +73,10 @@ def test_step_reward_is_step_profit_and_terminates_at_shift_end():
     for t in range(60):
         obs, r, term, trunc, info = env.step(np.array([1.0, 0.9], np.float32))
         assert set(info) == INFO_KEYS
-        assert r == pytest.approx(0.30 * info["succ"] - 1.0 * info["errs"] - 0.10 / 60)
+        assert r == pytest.approx(0.30 * info["good"] - 1.0 * info["broken"] - 0.10 / 60)
         assert r == pytest.approx(info["revenue"] - info["damage"] - info["operating_cost"])
-        assert info["succ"] + info["errs"] == info["attempts"]
-        assert info["good_by_type"].tolist() == [info["succ"]]
+        assert info["good"] + info["broken"] == info["attempts"]
+        assert info["good_by_type"].tolist() == [info["good"]]
         assert env.observation_space.contains(obs)
         total += r
         assert term == (t == 59) and not trunc

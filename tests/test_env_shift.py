@@ -12,9 +12,10 @@ from robolabor.envs.params import DishType, ShiftParams, shift_rate_and_perr
 from robolabor.envs.shift import DishwashingShiftEnv
 from robolabor.schema import ConfigError, from_dict, to_dict
 
-SHIFT_INFO = {"succ", "errs", "p_err", "speed", "care", "rate_per_min", "attempts",
+SHIFT_INFO = {"good", "broken", "p_err", "speed", "care", "rate_per_min", "attempts",
               "good_by_type", "broken_by_type", "revenue", "damage", "operating_cost",
-              "profit", "minute", "backlog", "dish_type", "arrivals", "overflow"}
+              "profit", "minute", "backlog", "dish_type", "washed_type", "arrivals",
+              "overflow"}
 RENDER_KEYS = {"minute", "shift_minutes", "backlog", "backlog_cap", "dish_type", "n_types",
                "arrival_rate", "peak_arrival_rate", "good_this_step", "errors_this_step",
                "errors_so_far", "attempts_so_far", "sla", "last_action"}
@@ -52,21 +53,22 @@ def test_bookkeeping_over_an_episode():
         obs, r, term, trunc, info = env.step(a)
         assert set(info) == SHIFT_INFO
         assert env.observation_space.contains(obs)
-        assert info["dish_type"] == k and info["minute"] == minute + 1
+        assert info["washed_type"] == k and info["minute"] == minute + 1
+        assert info["dish_type"] == env.state[2] and obs[4 + info["dish_type"]] == 1.0
         assert info["attempts"] <= min(b, p.max_attempts_per_minute)  # no phantom dishes
-        assert info["succ"] + info["errs"] == info["attempts"]
+        assert info["good"] + info["broken"] == info["attempts"]
         # conservation of dishes on the rack
         assert info["backlog"] == b - info["attempts"] + info["arrivals"] - info["overflow"]
         assert 0 <= info["backlog"] <= p.rack_capacity
         assert info["overflow"] == 0 or info["backlog"] == p.rack_capacity
-        assert r == pytest.approx(prices[k] * info["succ"] - damage[k] * info["errs"]
+        assert r == pytest.approx(prices[k] * info["good"] - damage[k] * info["broken"]
                                   - p.energy_cost_per_hour / 60)
-        assert info["good_by_type"].sum() == info["succ"]
-        assert info["broken_by_type"][k] == info["errs"]
+        assert info["good_by_type"].sum() == info["good"]
+        assert info["broken_by_type"][k] == info["broken"]
         rate, perr = shift_rate_and_perr(p, info["speed"], info["care"])
         assert info["rate_per_min"] == pytest.approx(rate[k]) and info["p_err"] == pytest.approx(
             perr[k])
-        assert env.state[3:] == (errs0 + info["errs"], att0 + info["attempts"])
+        assert env.state[3:] == (errs0 + info["broken"], att0 + info["attempts"])
         assert term == (t == p.shift_minutes - 1) and not trunc
     assert obs[0] == 1.0
     with pytest.raises(RuntimeError, match="reset"):
@@ -171,6 +173,44 @@ def test_fixed_lagrangian_reward_wrapper():
         a = np.array([1.0, 0.0], dtype=np.float32)
         _, r, *_ , info = env.step(a)
         _, r0, *_ = plain.step(a)
-        assert r == pytest.approx(r0 - 2.0 * (info["errs"] - env.sla * info["attempts"]))
+        assert r == pytest.approx(r0 - 2.0 * (info["broken"] - env.sla * info["attempts"]))
     with pytest.raises(ValueError):
         FixedLagrangianReward(DishwashingShiftEnv(), lam=-1.0)
+
+
+def _exogenous_path(env, policy, seed: int) -> tuple[list, list]:
+    env.reset(seed=seed)
+    arrivals, types = [], []
+    done = False
+    while not done:
+        _, _, term, trunc, info = env.step(policy)
+        arrivals.append(info["arrivals"])
+        types.append(info["washed_type"])
+        done = term or trunc
+    return arrivals, types
+
+
+def test_common_random_numbers_two_policies_meet_the_same_shift():
+    """Arrivals and the dish sequence never depend on the actions (exogenous streams)."""
+    env = DishwashingShiftEnv()
+    slow = _exogenous_path(env, np.array([0.0, 1.0], np.float32), seed=7)
+    fast = _exogenous_path(env, np.array([1.0, 0.0], np.float32), seed=7)
+    assert slow == fast
+    other = _exogenous_path(env, np.array([1.0, 0.0], np.float32), seed=8)
+    assert other != fast  # and the seed does matter
+
+
+def test_common_random_numbers_couple_attempts_and_breakage():
+    """On the same seed and state a faster action never attempts fewer dishes, and a more
+    careful one never breaks more of the same attempts (monotone coupling)."""
+    env = DishwashingShiftEnv()
+    for seed in range(5):
+        counts = {}
+        for name, a in {"slow": [0.2, 0.5], "fast": [1.0, 0.5], "careful": [1.0, 1.0]}.items():
+            env.reset(seed=seed, options={"backlog": 100})
+            _, _, _, _, info = env.step(np.array(a, np.float32))
+            counts[name] = (info["attempts"], info["broken"])
+        assert counts["fast"][0] >= counts["slow"][0]
+        # care lowers both the attempt rate and p_err: fewer items, each less likely to break
+        assert counts["careful"][0] <= counts["fast"][0]
+        assert counts["careful"][1] <= counts["fast"][1]

@@ -37,7 +37,7 @@ def run_episodes(env, policy, n: int, seed: int) -> dict:
         while not done:
             _, r, term, trunc, info = env.step(policy(env))
             profit[i] += r
-            errors[i] += info["errs"]
+            errors[i] += info["broken"]
             attempts[i] += info["attempts"]
             done = term or trunc
     return {"profit": profit.mean(), "se": profit.std(ddof=1) / math.sqrt(n),

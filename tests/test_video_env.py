@@ -50,8 +50,8 @@ class FakeStateEnv(gym.Env):
                  backlog=min(20, s["backlog"] - done_now + int(self.np_random.integers(0, 4))),
                  dish=int(self.np_random.integers(3)))
         reward = float(done_now - 5 * err)
-        return self._obs(), reward, False, s["t"] >= self.horizon, {"succ": done_now - err,
-                                                                    "errs": err}
+        return self._obs(), reward, False, s["t"] >= self.horizon, {"good": done_now - err,
+                                                                    "broken": err}
 
     def render_state(self):
         s = self.state

@@ -30,6 +30,11 @@ from gymnasium import spaces
 
 from robolabor.envs.params import ClassicParams, economics_of, params_from
 
+# Per-minute uniforms kept for breakage; attempts are Poisson(<= 2), so a minute with more
+# than 32 attempts has probability below 1e-20 (the rest then come from one binomial).
+CLASSIC_ITEM_DRAWS = 32
+CLASSIC_MAX_ATTEMPTS = 10_000  # a guard on the inverse-CDF loop, never reached in practice
+
 
 class DishwashingBase(gym.Env):
     """What both dishwashing envs share: spaces, rendering hook, economics handles."""
@@ -74,6 +79,37 @@ class DishwashingBase(gym.Env):
     def render_state(self) -> dict:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _noise_streams(self, n_streams: int) -> list[np.random.Generator]:
+        """Independent generators for one episode, one per source of noise.
+
+        They are seeded from the episode's seed (through ``np_random``) and each is
+        consumed the same way whatever the actions, so two policies run on the same
+        seed meet the same arrivals and dish sequence, and their attempts and breakages
+        are coupled draw for draw (common random numbers).
+        """
+        root = int(self.np_random.integers(0, 2**63 - 1))
+        return [np.random.default_rng([root, i]) for i in range(n_streams)]
+
+
+def poisson_quantile(u: float, rate: float, cap: int) -> int:
+    """``min(F⁻¹(u), cap)`` for F the Poisson(rate) CDF: one uniform per draw.
+
+    Inverse-CDF sampling keeps attempts monotone in the rate for a fixed ``u``, so a
+    faster action never attempts fewer dishes on the same random numbers.
+    """
+    term = cdf = np.exp(-rate)
+    n = 0
+    while u > cdf and n < cap:
+        n += 1
+        term *= rate / n
+        cdf += term
+    return n
+
+
+def count_breaks(u_items: np.ndarray, n: int, p_err: float) -> int:
+    """Binomial(n, p_err) from per-item uniforms: item i breaks iff ``u_i < p_err``."""
+    return int(np.count_nonzero(u_items[:n] < p_err))
+
 
 class DishwashingClassicEnv(DishwashingBase):
     """The prototype's stateless bandit, as a Gymnasium env (see the module docstring)."""
@@ -103,6 +139,10 @@ class DishwashingClassicEnv(DishwashingBase):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
+        attempt_rng, break_rng = self._noise_streams(2)
+        self._u_attempt = attempt_rng.random(self.horizon)
+        self._u_break = break_rng.random((self.horizon, CLASSIC_ITEM_DRAWS))
+        self._break_rng = break_rng
         self._minute = self._completed = self._attempts = self._errors = 0
         self._last_action = (0.0, 0.0)
         self._good_step = self._errs_step = 0
@@ -116,26 +156,28 @@ class DishwashingClassicEnv(DishwashingBase):
         rate = max(p.rate_floor, p.base_rate * (0.5 + 0.5 * speed)) * (1.0 - p.care_cost * care)
         p_err = min(max(p.p_min + p.k_err * speed ** p.q_speed * (1.0 - care) ** p.q_care, 0.0),
                     p.p_err_max)
-        rng = self.np_random
-        n = max(1, int(rng.poisson(rate)))
-        errs = int(rng.binomial(n, p_err))
-        succ = n - errs
-        revenue = p.price * succ
+        t = self._minute
+        n = max(1, poisson_quantile(self._u_attempt[t], rate, CLASSIC_MAX_ATTEMPTS))
+        errs = count_breaks(self._u_break[t], n, p_err)
+        if n > CLASSIC_ITEM_DRAWS:  # beyond the per-minute block (probability < 1e-20)
+            errs += int(self._break_rng.binomial(n - CLASSIC_ITEM_DRAWS, p_err))
+        good = n - errs
+        revenue = p.price * good
         damage = p.damage_cost * errs
         profit = revenue - damage - self._op_cost
 
-        self._completed += succ
+        self._completed += good
         self._attempts += n
         self._errors += errs
         self._minute += 1
         self._last_action = (speed, care)
-        self._good_step, self._errs_step = succ, errs
+        self._good_step, self._errs_step = good, errs
         terminated = self._minute >= self.horizon
         self._done = terminated
         info = {
-            "succ": succ, "errs": errs, "p_err": p_err, "speed": speed, "care": care,
+            "good": good, "broken": errs, "p_err": p_err, "speed": speed, "care": care,
             "rate_per_min": rate, "attempts": n,
-            "good_by_type": np.array([succ], dtype=np.int64),
+            "good_by_type": np.array([good], dtype=np.int64),
             "broken_by_type": np.array([errs], dtype=np.int64),
             "revenue": revenue, "damage": damage, "operating_cost": self._op_cost,
             "profit": profit, "minute": self._minute,

@@ -36,9 +36,22 @@ Observation (float32, all in [0, 1]; 7 + K numbers, 10 with the default three ty
 9     errors in the last step / n_max (the "something broke" flash)
 ====  =====================================================================
 
-Per-step ``info`` adds to the common keys ``backlog`` (after the step's
-arrivals), ``dish_type`` (the type washed during the step, the one
-``good_by_type`` counts), ``arrivals`` and ``overflow`` (dishes lost to a full rack).
+Per-step ``info`` keeps what happened during the step apart from the state after it.
+What happened: ``washed_type`` (the type on the rack during the step, the one
+``good_by_type`` / ``broken_by_type`` count), ``attempts``, ``good``, ``broken``
+(``good + broken = attempts``), ``p_err``, ``rate_per_min``, ``speed``, ``care``,
+``revenue``, ``damage``, ``operating_cost``, ``profit``, ``arrivals`` and ``overflow``
+(dishes lost to a full rack). The state after the step (what the next observation
+and frame show): ``minute``, ``backlog`` and ``dish_type``. The ledger reads the same
+names (``good``, ``broken``, ``attempts``).
+
+Common random numbers: each source of noise has its own generator, seeded from the
+episode's seed. The exogenous draws (the first dish type, every minute's arrivals,
+the uniforms that drive the dish-type chain) are made at reset and never depend on the
+actions, so two policies on the same seed meet the same arrivals and the same dish
+sequence. Attempts use one uniform per minute through the Poisson inverse CDF (more
+speed never means fewer attempts on the same numbers) and breakage one uniform per
+item slot (item i breaks iff u_i < p_err), so the endogenous outcomes are coupled too.
 
 The exact optimum of this task (and the baselines it is compared with) comes from
 :func:`robolabor.envs.optimum.solve`.
@@ -49,7 +62,7 @@ from __future__ import annotations
 import numpy as np
 from gymnasium import spaces
 
-from robolabor.envs.classic import DishwashingBase
+from robolabor.envs.classic import DishwashingBase, count_breaks, poisson_quantile
 from robolabor.envs.params import ShiftParams, params_from, shift_rate_and_perr
 
 LOOKAHEAD_MINUTES = 10
@@ -123,14 +136,19 @@ class DishwashingShiftEnv(DishwashingBase):
         self._backlog = int(options.get("backlog", p.initial_backlog))
         if not 0 <= self._backlog <= p.rack_capacity:
             raise ValueError(f"backlog must be in [0, {p.rack_capacity}], got {self._backlog}")
+        first_rng, arrival_rng, chain_rng, attempt_rng, break_rng = self._noise_streams(5)
+        first = first_rng.random()
+        self._arrivals = arrival_rng.poisson(self._arrival[:self.horizon]).tolist()
+        self._u_chain = chain_rng.random(self.horizon).tolist()
+        self._u_attempt = attempt_rng.random(self.horizon).tolist()
+        self._u_break = break_rng.random((self.horizon, p.max_attempts_per_minute))
         if "dish_type" in options:
             self._type = int(options["dish_type"])
             if not 0 <= self._type < self.n_types:
                 raise ValueError(f"dish_type must be in [0, {self.n_types}), got {self._type}")
         else:
-            self._type = int(np.searchsorted(self._cum_shares, self.np_random.random(),
-                                             side="right"))
-            self._type = min(self._type, self.n_types - 1)
+            self._type = min(int(np.searchsorted(self._cum_shares, first, side="right")),
+                             self.n_types - 1)
         self._minute = self._errors = self._attempts = 0
         self._good_step = self._errs_step = 0
         self._last_action = (0.0, 0.0)
@@ -146,40 +164,39 @@ class DishwashingShiftEnv(DishwashingBase):
                 * (1.0 - p.care_cost * care))
         risk = speed ** p.q_speed * (1.0 - p.care_effect * care) ** p.q_care
         p_err = min(max(self._p_min[k] + self._frag[k] * risk, 0.0), 1.0)
-        rng = self.np_random
-        n = min(int(rng.poisson(rate)), b, p.max_attempts_per_minute)
-        errs = int(rng.binomial(n, p_err)) if n > 0 else 0
-        succ = n - errs
-        revenue = self._price[k] * succ
-        damage = self._damage[k] * errs
+        n = poisson_quantile(self._u_attempt[t], rate, min(b, p.max_attempts_per_minute))
+        broken = count_breaks(self._u_break[t], n, p_err)
+        good = n - broken
+        revenue = self._price[k] * good
+        damage = self._damage[k] * broken
         profit = revenue - damage - self._op_cost
 
-        arrivals = int(rng.poisson(self._arrival[t]))
+        arrivals = self._arrivals[t]
         backlog = b - n + arrivals
         overflow = max(0, backlog - p.rack_capacity)
         self._backlog = backlog - overflow
-        self._type = min(int(np.searchsorted(self._cum_trans[k], rng.random(), side="right")),
-                         self.n_types - 1)
-        self._errors += errs
+        self._type = min(int(np.searchsorted(self._cum_trans[k], self._u_chain[t],
+                                             side="right")), self.n_types - 1)
+        self._errors += broken
         self._attempts += n
         self._minute = t + 1
         self._last_action = (speed, care)
-        self._good_step, self._errs_step = succ, errs
+        self._good_step, self._errs_step = good, broken
         terminated = self._minute >= self.horizon
         self._done = terminated
 
         good_by_type = np.zeros(self.n_types, dtype=np.int64)
         broken_by_type = np.zeros(self.n_types, dtype=np.int64)
-        good_by_type[k] = succ
-        broken_by_type[k] = errs
+        good_by_type[k] = good
+        broken_by_type[k] = broken
         info = {
-            "succ": succ, "errs": errs, "p_err": p_err, "speed": speed, "care": care,
-            "rate_per_min": rate, "attempts": n,
+            "washed_type": k, "attempts": n, "good": good, "broken": broken,
+            "p_err": p_err, "speed": speed, "care": care, "rate_per_min": rate,
             "good_by_type": good_by_type, "broken_by_type": broken_by_type,
             "revenue": revenue, "damage": damage, "operating_cost": self._op_cost,
-            "profit": profit, "minute": self._minute,
-            "backlog": self._backlog, "dish_type": k, "arrivals": arrivals,
-            "overflow": overflow,
+            "profit": profit, "arrivals": arrivals, "overflow": overflow,
+            # the state after the step (what the next observation shows)
+            "minute": self._minute, "backlog": self._backlog, "dish_type": self._type,
         }
         return self._obs(), float(profit), terminated, False, info
 

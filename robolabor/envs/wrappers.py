@@ -21,5 +21,5 @@ class FixedLagrangianReward(gym.Wrapper):
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        cost = float(info["errs"]) - self.sla * float(info["attempts"])
+        cost = float(info["broken"]) - self.sla * float(info["attempts"])
         return obs, float(reward) - self.lam * cost, terminated, truncated, info

@@ -96,7 +96,7 @@ def collect_frames(env_id: str, seed: int = 0, steps: int | None = None,
             obs, _, terminated, truncated, info = env.step(act(obs))
             frames.append(env.render())
             profit += float(info["profit"])
-            errors += int(info["errs"])
+            errors += int(info["broken"])
             attempts += int(info["attempts"])
             n += 1
             done = terminated or truncated

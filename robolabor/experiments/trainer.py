@@ -234,7 +234,7 @@ class Trainer:
                                             .measure_every > 1 and self._moves_lambda())
                 next_obs, reward, terminated, truncated, info = self.env.step(
                     action.astype(np.float32))
-                cost = self.lagrange.cost(info["errs"], info["attempts"])
+                cost = self.lagrange.cost(info["broken"], info["attempts"])
                 self.buffer.add(self.obs, action, float(reward), cost, next_obs,
                                 terminated, truncated)
                 tally.add(info)
