@@ -82,7 +82,15 @@ def cmd_optimum(args: argparse.Namespace) -> int:
         cfg = load_config(args.config)
         env_id, env_config = cfg.env.id, cfg.env.config
     opt = optimum_for_env(make_env(env_id, env_config))
-    _print({"env": env_id, **opt.to_json()}, args.json)
+    out = {"env": env_id, **opt.to_json()}
+    out.pop("frontier")
+    if args.frontier:
+        from robolabor.experiments.report import plot_frontier
+
+        out["frontier"] = [{"error_rate": e, "expected_profit": v, "lambda": lam}
+                           for e, v, lam in opt.frontier]
+        out["frontier_plot"] = plot_frontier(opt.frontier, opt.sla, args.plot, env_id)
+    _print(out, args.json)
     return 0
 
 
@@ -108,7 +116,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = args.out or f"runs/compare-{'-'.join(Path(m).stem for m in modes)}"
     summary = compare(modes, seeds=args.seeds, steps=args.steps, out=out, margin=args.margin,
                       backend=args.backend, workers=args.workers,
-                      overrides=parse_overrides(args.set), final_episodes=args.final_episodes)
+                      overrides=parse_overrides(args.set), final_episodes=args.final_episodes,
+                      first_seed=args.first_seed)
     if args.json:
         print(json.dumps(summary, indent=2, default=float))
     else:
@@ -234,6 +243,9 @@ def build_parser() -> argparse.ArgumentParser:
     o = sub.add_parser("optimum", help="solve a task exactly (DP with a Lagrange multiplier)")
     o.add_argument("--env", default="shift", help="shift | classic | a registered id")
     o.add_argument("--config", default=None, help="take env id and parameters from a config")
+    o.add_argument("--frontier", action="store_true",
+                   help="also print (and plot) V*(e), the optimum under each error-rate cap e")
+    o.add_argument("--plot", default="frontier.png", help="where --frontier saves its plot")
     o.add_argument("--json", action="store_true")
     o.set_defaults(func=cmd_optimum)
 
@@ -241,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--modes", default="state,video",
                    help="comma list: state, video, classic or YAML config paths")
     c.add_argument("--seeds", type=int, default=3)
+    c.add_argument("--first-seed", type=int, default=None,
+                   help="first training seed (default 100: seeds below 100 are for tuning)")
     c.add_argument("--steps", type=int, default=None, help="env steps per run")
     c.add_argument("--out", default=None)
     c.add_argument("--margin", type=float, default=5.0,

@@ -4,11 +4,17 @@ The agent maximises ``profit - λ·(errors - e*·attempts)`` per step; λ ($ per
 broken unit beyond the SLA) is raised while the policy breaks more than
 ``e*`` of its attempts and lowered (to 0 at most) while it has slack.
 
+The target: ``e_t = e*·(1 - margin)``, a fraction ``margin`` under the environment's
+SLA e* (a relative safety margin, so changing the task's SLA moves the target with
+it; evaluations are always judged against e* itself).
+
 Scale (why the prototype's λ never moved): the dual step uses the episode's
-RELATIVE violation ``v = (errors/attempts - e*) / e*``, clipped to [-1, 1], so
-one episode moves λ by at most ``lr`` dollars whatever the shift length or
-the SLA level. With the default ``lr = 0.02`` and one measured episode in two,
-λ travels ~$0.5 in 100-200 episodes at typical early violations of 20-50%.
+RELATIVE violation ``v = (errors/attempts - e_t) / e_t``, clipped to [-1, 1], so
+one episode moves λ by at most ``lr + lr_rel·λ`` dollars whatever the shift length
+or the SLA level. ``lr`` is an absolute floor (λ can leave 0); ``lr_rel`` makes the
+step proportional to the multiplier's own size, so λ travels geometrically: a task
+whose λ* is 2 or 3 (a tight SLA) is reached in as many episodes as one whose λ* is
+0.4, where a fixed step would need five times as many.
 Dual ascent already averages noise (λ integrates v); ``ema > 0`` additionally
 smooths v across episodes at the cost of some lag. ``kp > 0`` adds a proportional
 term (a PI controller on v): λ = λ_I + kp·v, where λ_I is the integral above, so a
@@ -35,13 +41,15 @@ from robolabor.schema import ConfigError, spec
 
 @dataclass(frozen=True)
 class LagrangeConfig:
-    sla: float | None = spec(None, lo=0.0, hi=1.0, lo_open=True,
-                             doc="the dual target: the error rate (broken / attempted) λ "
-                                 "steers toward; unset = the environment's SLA e*; set "
-                                 "below it for a safety margin (evaluations are judged "
-                                 "against the environment's SLA either way)")
+    margin: float = spec(0.0, lo=0.0, hi=0.5,
+                         doc="safety margin: λ steers the error rate to e*·(1 - margin), a "
+                             "fraction under the environment's SLA e* (evaluations are "
+                             "judged against e* itself)")
     lr: float = spec(0.02, lo=0.0, doc="dual step: $ of λ per measured episode of full "
                                       "relative violation (clipped to ±1)")
+    lr_rel: float = spec(0.0, lo=0.0, hi=1.0,
+                         doc="dual step proportional to λ: each measured episode moves λ "
+                             "by v·(lr + lr_rel·λ), so λ scales geometrically to large λ*")
     init: float = spec(0.0, lo=0.0, doc="initial λ ($ per broken unit)")
     max: float = spec(100.0, lo=0.0, doc="upper bound on λ ($ per broken unit)")
     ema: float = spec(0.0, lo=0.0, hi=1.0, hi_open=True,
@@ -63,21 +71,20 @@ class LagrangeMultiplier:
 
     def __init__(self, cfg: LagrangeConfig | None = None, sla: float | None = None) -> None:
         self.cfg = cfg or LagrangeConfig()
-        e_star = self.cfg.sla if self.cfg.sla is not None else sla
-        if e_star is None or not 0.0 < e_star <= 1.0:
-            raise ConfigError(f"lagrange.sla: need an SLA in (0, 1] (from the config or the "
-                              f"environment), got {e_star!r}")
+        if sla is None or not 0.0 < sla <= 1.0:
+            raise ConfigError(f"the environment's SLA must be in (0, 1] for the dual "
+                              f"target, got {sla!r}")
         if self.cfg.init > self.cfg.max:
             raise ConfigError(f"lagrange.init ({self.cfg.init}) exceeds lagrange.max "
                               f"({self.cfg.max})")
-        self.sla = float(e_star)
+        self.sla = float(sla) * (1.0 - self.cfg.margin)  # the dual target e_t
         self.lam = float(self.cfg.init)
         self.integral = float(self.cfg.init)  # λ_I; λ = λ_I when kp = 0
         self.violation = 0.0      # last (smoothed) relative violation used in a step
         self.num_updates = 0
 
     def cost(self, errors: float, attempts: float) -> float:
-        """The step/episode constraint signal kept in replay: errors - e*·attempts."""
+        """The step/episode constraint signal kept in replay: errors - e_t·attempts."""
         return float(errors) - self.sla * float(attempts)
 
     def update(self, errors: float, attempts: float) -> float:
@@ -92,7 +99,8 @@ class LagrangeMultiplier:
         b = self.cfg.ema
         self.violation = v if (b == 0.0 or self.num_updates == 0) else b * self.violation + \
             (1.0 - b) * v
-        self.integral = float(np.clip(self.integral + self.cfg.lr * self.violation, 0.0,
+        step = self.cfg.lr + self.cfg.lr_rel * self.integral
+        self.integral = float(np.clip(self.integral + step * self.violation, 0.0,
                                       self.cfg.max))
         self.lam = float(np.clip(self.integral + self.cfg.kp * self.violation, 0.0,
                                  self.cfg.max))

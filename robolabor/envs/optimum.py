@@ -90,6 +90,7 @@ class Optimum:
     random_parity: float
     random_profit: float
     random_error_rate: float
+    frontier: list  # [[error-rate cap e, V*(e), λ(e)], ...], caps ascending (see _frontier)
     solve_seconds: float
     grid: int
     hours: float
@@ -114,6 +115,10 @@ class Optimum:
     def score(self, episode_profit: float) -> float:
         """A policy's mean episode profit as a percentage of the optimum."""
         return 100.0 * episode_profit / self.expected_profit
+
+    def frontier_profit(self, error_rate: float) -> float:
+        """V*(max(e*, ê)): see :func:`frontier_profit`."""
+        return frontier_profit(self.frontier, self.sla, error_rate)
 
     def to_json(self) -> dict:
         out = {}
@@ -164,9 +169,12 @@ class _ShiftModel:
             rewards[_N_BASE + self.K + k, k] = rewards[ERRORS, k]
         return Pn, rewards
 
-    def lagrangian(self, rewards: np.ndarray, lam: float) -> np.ndarray:
-        """profit - λ·(errors - e*·attempts) from a channel array (C, ...)."""
-        return rewards[PROFIT] - lam * (rewards[ERRORS] - self.params.sla * rewards[ATTEMPTS])
+    def lagrangian(self, rewards: np.ndarray, lam: float, cap: float | None = None
+                   ) -> np.ndarray:
+        """profit - λ·(errors - e·attempts) from a channel array (C, ...); e = ``cap``,
+        the SLA e* by default."""
+        cap = self.params.sla if cap is None else cap
+        return rewards[PROFIT] - lam * (rewards[ERRORS] - cap * rewards[ATTEMPTS])
 
     def _attempt_pmf(self, rate: np.ndarray) -> np.ndarray:
         """n = min(Poisson(rate), backlog, n_max): the last reachable value takes the tail."""
@@ -209,13 +217,14 @@ class _ShiftModel:
         U = np.swapaxes(U, -1, -2)  # (..., k, m)
         return U[..., self.shift_idx]  # (..., k, b, j)
 
-    def backward(self, lam: float, values: list | None = None
+    def backward(self, lam: float, values: list | None = None, cap: float | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy DP for the Lagrangian reward; returns (policy (T,K,B+1) action ids, totals).
-        ``values``, when given, receives V*_t (B+1, K) for t = 0..T (float32)."""
+        """Greedy DP for the Lagrangian reward (error cap ``cap``, e* by default); returns
+        (policy (T,K,B+1) action ids, totals). ``values``, when given, receives V*_t
+        (B+1, K) for t = 0..T (float32)."""
         # The maximisation runs in float32 (twice as fast; it only picks actions), the
         # chosen policy is then evaluated exactly in float64.
-        lag = self.lagrangian(self.rewards, lam).astype(np.float32)
+        lag = self.lagrangian(self.rewards, lam, cap).astype(np.float32)
         if not hasattr(self, "_Pn32"):
             self._Pn32 = self.Pn.astype(np.float32)
         V = np.zeros((self.B + 1, self.K), dtype=np.float32)
@@ -329,20 +338,32 @@ def _headline(params: ShiftParams | ClassicParams, hours: float, lam_star: float
             "hours": hours}
 
 
-def _bisect_lambda(err_rate_at, sla: float, rel_tol: float = 1e-3, max_iter: int = 60):
-    """Smallest lambda whose greedy policy meets the SLA; returns (lambda, result at lambda)."""
-    res0 = err_rate_at(0.0)
+def _bisect_lambda(err_rate_at, sla: float, rel_tol: float = 1e-3, max_iter: int = 60,
+                   hi: float = 1.0, res0=None, err_tol: float = 0.0, lo: float = 0.0):
+    """Smallest lambda whose greedy policy meets the SLA; returns (lambda, result at lambda,
+    result at lambda = 0).
+
+    ``hi`` is the first upper bracket to try (a known feasible λ saves the doubling),
+    ``lo`` a guess of an infeasible lower one (checked; 0 if it turns out feasible);
+    ``err_tol > 0`` also stops once the feasible end's error rate is within that
+    fraction of the cap (the frontier needs V*(e), which is flat in λ there)."""
+    res0 = err_rate_at(0.0) if res0 is None else res0
     if res0[0] <= sla:
         return 0.0, res0, res0
-    lo, hi = 0.0, 1.0
     res_hi = err_rate_at(hi)
+    if 0.0 < lo < hi and res_hi[0] <= sla:
+        res_lo = err_rate_at(lo)
+        if res_lo[0] <= sla:
+            hi, res_hi, lo = lo, res_lo, 0.0
+    else:
+        lo = 0.0
     while res_hi[0] > sla:
         lo, hi = hi, hi * 4.0
         if hi > 1e7:
             raise RuntimeError(f"SLA {sla} is infeasible: even lambda={hi:g} breaks it")
         res_hi = err_rate_at(hi)
     for _ in range(max_iter):
-        if hi - lo <= rel_tol * hi:
+        if hi - lo <= rel_tol * hi or res_hi[0] >= sla * (1.0 - err_tol):
             break
         mid = 0.5 * (lo + hi)
         res = err_rate_at(mid)
@@ -390,11 +411,13 @@ def _solve_shift(params: ShiftParams, grid: int) -> Optimum:
     model = _ShiftModel(params, actions)
     hours = params.shift_minutes / 60.0
 
-    def run(lam):
-        policy, tot = model.backward(lam)
+    def run(lam, cap=None):
+        policy, tot = model.backward(lam, cap=cap)
         return _ratio(tot[ERRORS], tot[ATTEMPTS]), policy, tot
 
-    lam_star, (err, policy, tot), (err0, _, tot0) = _bisect_lambda(run, params.sla)
+    lam_star, (err, policy, tot), res0 = _bisect_lambda(run, params.sla)
+    err0, tot0 = res0[0], res0[2]
+    frontier = _frontier(run, params.sla, lam_star, (err, None, tot), res0)
 
     # Best constant action (the bandit view of the task), among those meeting the SLA:
     # ranked on a coarse grid, then refined on the fine grid around the coarse winners
@@ -416,11 +439,83 @@ def _solve_shift(params: ShiftParams, grid: int) -> Optimum:
         best_constant_action=actions[best_c].astype(np.float32),
         best_constant_error_rate=_ratio(best_tot[ERRORS], best_tot[ATTEMPTS]),
         best_constant_unconstrained_profit=float(best_unc_tot[PROFIT]),
+        frontier=frontier,
         solve_seconds=time.perf_counter() - t0,
         grid=grid,
         policy_table=table,
         actions=actions,
     )
+
+
+# --------------------------------------------------------------------------- frontier
+# Caps between the SLA e* and the unconstrained optimum's error rate e0 (where the
+# frontier turns flat), and a few below e* so the plotted curve shows what a tighter
+# SLA would cost. Evaluations only ever read the part at and above e*.
+FRONTIER_INTERVALS = 8
+FRONTIER_BELOW = (0.5, 0.75)  # fractions of e*
+FRONTIER_ERR_TOL = 0.005  # stop once a point's policy uses 99.5% of its cap...
+FRONTIER_REL_TOL = 1e-3   # ...or its λ bracket is 0.1% wide, as for λ* itself
+
+
+def _frontier(run, sla: float, lam_star: float, res_star, res0) -> list[list[float]]:
+    """The exact throughput-quality frontier V*(e) = max E[profit] s.t. E[errors] <=
+    e·E[attempts], on a grid of caps e, each by bisection on its own λ(e).
+
+    V* is non-decreasing in e, flat from e0 = the unconstrained optimum's error rate.
+    λ(e) is non-increasing, so the λ of a tighter cap brackets the next one. Each
+    point is a deterministic policy meeting its cap (within ``FRONTIER_ERR_TOL`` of it),
+    so V* is measured from below; between grid points :func:`frontier_profit`
+    interpolates linearly, which for a concave frontier is also from below.
+    """
+    err0 = res0[0]
+    points = [[float(sla), float(res_star[2][PROFIT]), float(lam_star)]]
+    if err0 > sla:
+        caps = sla + (err0 - sla) * np.arange(1, FRONTIER_INTERVALS) / FRONTIER_INTERVALS
+        for cap in caps:
+            # λ(e) is smooth: bracket around the extrapolation of the last two points
+            (e1, _, l1), (e2, _, l2) = points[-1], points[-2] if len(points) > 1 else points[-1]
+            slope = (l1 - l2) / (e1 - e2) if e1 != e2 else -l1 / max(err0 - e1, 1e-12)
+            guess = l1 + slope * (cap - e1)
+            lam, res, _ = _bisect_lambda(lambda lam, c=cap: run(lam, c), float(cap),
+                                         rel_tol=FRONTIER_REL_TOL,
+                                         hi=max(min(l1, 1.3 * guess), 1e-3),
+                                         lo=max(0.7 * guess, 0.0), res0=res0,
+                                         err_tol=FRONTIER_ERR_TOL)
+            points.append([float(cap), float(res[2][PROFIT]), float(lam)])
+        points.append([float(err0), float(res0[2][PROFIT]), 0.0])
+    hi = max(lam_star, 1e-3) * 4.0
+    for frac in sorted(FRONTIER_BELOW, reverse=True):
+        cap = frac * sla
+        lam, res, _ = _bisect_lambda(lambda lam, c=cap: run(lam, c), float(cap),
+                                     rel_tol=FRONTIER_REL_TOL,
+                                     hi=hi, res0=res0, err_tol=FRONTIER_ERR_TOL)
+        points.insert(0, [float(cap), float(res[2][PROFIT]), float(lam)])
+        hi = lam * 2.0
+    # a profit that dips below its left neighbour is a grid artefact of the deterministic
+    # policy search; the frontier is the running maximum
+    best = -np.inf
+    for pt in points:
+        best = max(best, pt[1])
+        pt[1] = best
+    return points
+
+
+def frontier_profit(frontier: list, sla: float, error_rate: Any) -> Any:
+    """V*(max(e*, ê)) from frontier points ``[[e, V*(e), λ(e)], ...]`` (caps ascending).
+
+    This charges a policy for the errors it spent: at or under the SLA e* it is the
+    constrained optimum V*(e*); above it, the most any policy earns with ê errors per
+    attempt (linear between grid points, flat beyond the last one, the unconstrained
+    optimum's error rate). ``error_rate`` may be an array (one value per element).
+    """
+    pts = np.asarray(frontier, dtype=float)
+    if pts.ndim != 2 or pts.shape[0] == 0 or pts.shape[1] < 2:
+        raise ValueError("frontier needs at least one [error_rate, profit, ...] point")
+    e = np.asarray(error_rate, dtype=float)
+    if not np.all(np.isfinite(e)):
+        raise ValueError(f"error rate must be finite, got {error_rate!r}")
+    v = np.interp(np.maximum(e, float(sla)), pts[:, 0], pts[:, 1])
+    return float(v) if v.ndim == 0 else v
 
 
 # --------------------------------------------------------------------------- classic task
@@ -438,7 +533,8 @@ def _classic_step_expectations(params: ClassicParams, actions: np.ndarray) -> np
     return out
 
 
-def _classic_best(params: ClassicParams, lam: float, grid: int, refine: int = 3) -> np.ndarray:
+def _classic_best(params: ClassicParams, lam: float, grid: int, refine: int = 3,
+                  cap: float | None = None) -> np.ndarray:
     """Best constant action for the Lagrangian reward: grid search, then local refinement."""
     lo, hi = np.zeros(2), np.ones(2)
     best = None
@@ -448,7 +544,8 @@ def _classic_best(params: ClassicParams, lam: float, grid: int, refine: int = 3)
         s, c = np.meshgrid(gs, gc, indexing="ij")
         acts = np.stack([s.ravel(), c.ravel()], axis=1)
         e = _classic_step_expectations(params, acts)
-        lag = e[PROFIT] - lam * (e[ERRORS] - params.sla * e[ATTEMPTS])
+        cap_ = params.sla if cap is None else cap
+        lag = e[PROFIT] - lam * (e[ERRORS] - cap_ * e[ATTEMPTS])
         best = acts[int(np.argmax(lag))]
         step = (hi - lo) / (grid - 1)
         lo, hi = np.clip(best - step, 0, 1), np.clip(best + step, 0, 1)
@@ -460,12 +557,14 @@ def _solve_classic(params: ClassicParams, grid: int) -> Optimum:
     T = params.steps
     hours = T / 60.0
 
-    def run(lam):
-        a = _classic_best(params, lam, grid)
+    def run(lam, cap=None):
+        a = _classic_best(params, lam, grid, cap=cap)
         e = _classic_step_expectations(params, a[None])[:, 0] * T
         return _ratio(e[ERRORS], e[ATTEMPTS]), a, e
 
-    lam_star, (err, best, tot), (err0, _, tot0) = _bisect_lambda(run, params.sla)
+    lam_star, (err, best, tot), res0 = _bisect_lambda(run, params.sla)
+    err0, tot0 = res0[0], res0[2]
+    frontier = _frontier(run, params.sla, lam_star, (err, None, tot), res0)
     rtot = _classic_step_expectations(params, _midpoint_actions(200)).mean(axis=1) * T
     return Optimum(
         kind="classic",
@@ -474,6 +573,7 @@ def _solve_classic(params: ClassicParams, grid: int) -> Optimum:
         best_constant_action=best.astype(np.float32),
         best_constant_error_rate=err,
         best_constant_unconstrained_profit=float(tot0[PROFIT]),
+        frontier=frontier,
         solve_seconds=time.perf_counter() - t0,
         grid=grid,
         policy_table=np.tile(best.astype(np.float32), (T, 1)),
@@ -487,7 +587,7 @@ _CACHE_SIZE = 16
 
 
 # Bump when the solver's results change, so stale disk-cache entries are ignored.
-_SOLVER_VERSION = 2
+_SOLVER_VERSION = 3
 
 
 def cache_dir() -> Path | None:
@@ -579,4 +679,4 @@ def optimum_for_env(env_id_or_env: Any, grid: int = 41) -> Optimum:
     return solve(params, grid)
 
 
-__all__ = ["Optimum", "solve", "optimum_for_env"]
+__all__ = ["Optimum", "frontier_profit", "solve", "optimum_for_env"]

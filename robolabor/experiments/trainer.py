@@ -20,8 +20,10 @@ Metrics written per training episode (``episodes.parquet``):
   speed, care            mean action over the episode
 Per evaluation (``evals.parquet``): the same economics over ``eval_episodes``
 deterministic episodes with common random numbers, each with a 95% CI, plus
-``pct_of_optimum`` (mean episode profit / exact optimal expected profit) and
-the per-episode MP list used for ΔMPL between checkpoints.
+``pct_of_frontier`` (the headline: profit / V*(max(e*, ê)), ``lo``/``hi`` its
+bootstrap CI), ``pct_of_optimum`` (profit / V*(e*)), ``pooled_error_rate`` with its
+bootstrap CI and ``sla_verdict`` (met / not_rejected / broken; see
+``experiments.scoring``), and the raw per-episode counts.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from robolabor.experiments.runs import (
     verify_checkpoint,
     write_table,
 )
+from robolabor.experiments.scoring import score_episodes
 
 
 class TrainingFailed(RuntimeError):
@@ -106,8 +109,10 @@ def evaluate_agent(agent: SAC, env, episodes: int, seed: int, optimum: dict) -> 
                          ("implied_wage", led.implied_wage),
                          ("pct_of_optimum", 100.0 * profits / optimum["expected_profit"])):
         out[name], out[f"{name}_ci95"] = mean_ci(values)
-    # The SLA is on the shift's pooled error rate; report it as the constraint sees it.
-    out["pooled_error_rate"] = float(led.broken.sum() / max(led.attempts.sum(), 1.0))
+    # The SLA is on the shift's pooled error rate: its bootstrap CI gives the verdict,
+    # and the frontier score charges the errors spent beyond e* (experiments.scoring).
+    out.update(score_episodes(profits, np.array([t.errors for t in tallies]),
+                              np.array([t.attempts for t in tallies]), optimum))
     # Raw per-episode counts, so the economics layer can recompute any ledger
     # (pricing rule, wage index, ΔMPL with common random numbers) from the table.
     out["mp_episodes"] = [float(x) for x in led.mp]
@@ -128,7 +133,7 @@ class Trainer:
         self.eval_env = make_env(cfg.env.id, cfg.env.config)
         self.agent = build_agent(cfg, self.env)
         self.sla = float(self.env.unwrapped.sla)  # the SLA evaluations are judged against;
-        # lagrange.sla, when set, is only the dual target (e.g. a safety margin below it)
+        # the dual target is lagrange.margin under it (LagrangeMultiplier.sla)
         self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=self.sla)
         self.buffer = ReplayBuffer(capacity=cfg.sac.buffer_size,
                                    obs_shape=self.env.observation_space.shape,
@@ -314,7 +319,8 @@ class Trainer:
         self.eval_rows.append(ev)
         # Visible while the run goes on; a resume truncates it to its checkpoint.
         write_table(self.run_dir.evals_path, self.eval_rows)
-        for key in ("pct_of_optimum", "mp", "error_rate", "wage_parity", "profit"):
+        for key in ("pct_of_frontier", "pct_of_optimum", "mp", "error_rate", "wage_parity",
+                    "profit", "pooled_error_rate"):
             writer.add_scalar(f"eval/{key}", ev[key], self.step)
         return ev
 
