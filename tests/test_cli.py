@@ -206,9 +206,16 @@ def test_missing_and_truncated_checkpoints_are_clear_errors(tiny_config, tmp_pat
     ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
     data = (ckpt / "agent.pt").read_bytes()
     (ckpt / "agent.pt").write_bytes(data[:100])
-    assert main(["evaluate", str(out)]) == 1
+    assert main(["evaluate", str(out), "--checkpoint", ckpt.name]) == 1
     err = capsys.readouterr().err
     assert "truncated" in err and "agent.pt" in err
+    # without a name it falls back to the step-0 checkpoint, and says so (stderr and JSON)
+    assert main(["evaluate", str(out), "--episodes", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    ev = json.loads(captured.out)
+    assert ev["checkpoint"] == "step-000000000" and ev["env_steps"] == 0
+    assert "fell back to step-000000000" in captured.err and "truncated" in captured.err
+    assert "truncated" in ev["checkpoint_warnings"][0]
 
 
 def test_optimum_command(capsys):

@@ -14,7 +14,7 @@ import torch
 from scipy import stats
 
 from robolabor.econ import EconInputError
-from robolabor.experiments.config import config_from_dict, dump_config
+from robolabor.experiments.config import config_from_dict, config_hash, dump_config
 from robolabor.experiments.economics import (
     LEDGER_FILE,
     checkpoint_ledgers,
@@ -43,7 +43,7 @@ def make_run(path, steps, good, broken, seed=0, hours=1.0, op_per_hour=0.1):
     path.mkdir(parents=True)
     cfg = config_from_dict({"env": {"id": CLASSIC}, "train": {"seed": seed}})
     (path / "config.yaml").write_text(dump_config(cfg))
-    (path / "meta.json").write_text(json.dumps({"seed": seed}))
+    (path / "meta.json").write_text(json.dumps({"seed": seed, "config_hash": config_hash(cfg)}))
     rows = []
     for step, g, b in zip(steps, good, broken, strict=True):
         g, b = np.asarray(g, float), np.asarray(b, float)
@@ -186,7 +186,7 @@ def test_a_control_that_trends_invalidates_claim4(tmp_path):
 
 def _short_cfg(learning_starts=100):
     return config_from_dict({
-        "env": {"id": CLASSIC},
+        "env": {"id": CLASSIC}, "lagrange": {"sla": None},
         "sac": {"learning_starts": learning_starts, "batch_size": 32, "hidden_sizes": [32, 32]},
         "train": {"total_steps": 300, "eval_every": 60, "eval_episodes": 3,
                   "checkpoint_every": 300, "progress": False},
