@@ -238,6 +238,13 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
     assert Path(summary["report"]).is_file()
     assert (out / "report.png").stat().st_size > 10_000
     assert summary["lambda_star"] > 0 and summary["step"] == 360
+    # the default recipe (configs/shift_state.yaml), on a shortened budget only
+    from robolabor.experiments.config import DEFAULT_RECIPE, load_config
+    from robolabor.schema import to_dict
+
+    ran, recipe = (to_dict(load_config(p)) for p in (out / "config.yaml", DEFAULT_RECIPE))
+    assert {k: v for k, v in ran.items() if k != "train"} == \
+        {k: v for k, v in recipe.items() if k != "train"}
 
 
 def test_compare_command(tiny_config, tmp_path, capsys):

@@ -11,6 +11,7 @@ Files are verified against the checkpoint's manifest before they are read
 
 from __future__ import annotations
 
+import io
 import json
 import random
 from pathlib import Path
@@ -61,8 +62,9 @@ def save_training_state(tmp: Path, agent: SAC, buffer: ReplayBuffer,
                         state: dict[str, Any]) -> None:
     """Write a checkpoint's three files into ``tmp`` (sealed later by the run dir);
     ``state`` gets the global random generators (python, numpy) added."""
-    torch.save({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state()},
-               tmp / "agent.pt")
+    blob = io.BytesIO()  # serialised in memory: a full disk is then an OSError (ENOSPC),
+    torch.save({"agent": agent.state_dict(), "torch_rng": torch.get_rng_state()}, blob)
+    (tmp / "agent.pt").write_bytes(blob.getbuffer())  # not torch's opaque RuntimeError
     kill_point("checkpoint:agent")
     np.savez(tmp / "replay.npz", **buffer.state_dict())
     state = dict(state, py_random=list(random.getstate()[1]),

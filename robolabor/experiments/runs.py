@@ -197,6 +197,14 @@ class RunDir:
         meta.update(fields)
         atomic_write_text(self.path / "meta.json", json.dumps(meta, indent=2, sort_keys=True))
 
+    def force_meta(self, **fields: Any) -> None:
+        """``update_meta`` for a full disk: meta.json rewritten in place (its own blocks
+        are freed by the truncation and reused), not through a temporary copy. Only for
+        recording a failure, when the atomic write has already failed."""
+        meta = self.read_meta()
+        meta.update(fields)
+        (self.path / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+
     def write_config(self, cfg: RunConfig) -> str:
         """Write the resolved config with its hash on top; returns the hash."""
         digest = config_hash(cfg)

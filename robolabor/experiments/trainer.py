@@ -58,6 +58,7 @@ from robolabor.experiments.rollout import (
 )
 from robolabor.experiments.runs import (
     RunDir,
+    RunDirError,
     atomic_write_text,
     now_iso,
     open_run,
@@ -142,10 +143,10 @@ class Trainer:
             self._restore(resume_from)
         else:
             # Seeded as reset(seed=...) would, but not reset yet: the step-0 checkpoint
-            # then resumes exactly like this fresh start (reset below, in both cases).
+            # then resumes exactly like this fresh start (the loop resets, in both cases).
             self.env.unwrapped.np_random = seeding.np_random(cfg.train.seed)[0]
             self._initialise_run_dir()
-        self.obs, _ = self.env.reset()
+        self.obs = None  # reset when the next step is taken (a finished run takes none)
         self.episode_start = self.step
 
     def _moves_lambda(self) -> bool:
@@ -212,8 +213,11 @@ class Trainer:
         self.run_dir.clear_partials()
         try:
             self.run_dir.update_meta(status=status, failure=message)
-        except OSError as exc:
-            message += f" (meta.json could not be updated either: {describe_os_error(exc)})"
+        except OSError:
+            try:
+                self.run_dir.force_meta(status=status, failure=message)
+            except OSError as exc:
+                message += f" (meta.json could not be updated: {describe_os_error(exc)})"
         return message
 
     def _last_checkpoint_name(self) -> str:
@@ -241,8 +245,8 @@ class Trainer:
             if not disk_error(exc):
                 raise
             raise TrainingFailed(self._stop("failed", (
-                f"cannot write {describe_os_error(exc)} at env step {self.step}; last good "
-                f"checkpoint: {self._last_checkpoint_name()}"))) from None
+                f"{self.run_dir.path}: cannot write ({describe_os_error(exc)}) at env step "
+                f"{self.step}; last good checkpoint: {self._last_checkpoint_name()}"))) from None
         finally:
             for closing in (bar, writer):
                 try:
@@ -256,6 +260,8 @@ class Trainer:
         cfg, sac = self.cfg.train, self.cfg.sac
         tally = EpisodeTally(len(env_econ(self.env).prices))
         while self.step < cfg.total_steps:
+            if self.obs is None:  # checkpoints hold the env before this reset
+                self.obs, _ = self.env.reset()
             if self.step < sac.learning_starts:
                 action = self.rng.uniform(0.0, 1.0, size=self.env.action_space.shape)
             else:
@@ -281,7 +287,7 @@ class Trainer:
             if terminated or truncated:
                 self._end_episode(tally, writer, bar)
                 tally = EpisodeTally(len(env_econ(self.env).prices))
-                self.obs, _ = self.env.reset()
+                self.obs = None
                 self.episode_start = self.step
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
@@ -360,6 +366,9 @@ def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run") 
         run.abandon()
         if isinstance(exc, KeyboardInterrupt):
             raise RunInterrupted(None) from None
+        if disk_error(exc):
+            raise RunDirError(f"{out}: the run could not be started ({describe_os_error(exc)});"
+                              " nothing was left there") from None
         raise
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
 
@@ -382,6 +391,9 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
             f"({', '.join(changed)}): a run with another config is a new run; train one "
             f"with `robolabor train {opened.run.config_path} --out NEW_DIR --set ...` "
             "(only train.total_steps may be raised on a resume)")
+    for table, key in ((opened.run.episodes_path, "n_episode_rows"),
+                       (opened.run.evals_path, "n_eval_rows")):  # before anything is rewritten
+        opened.run.checkpointed_rows(table, opened.state[key], opened.checkpoint)
     steps = wanted.train.total_steps
     if steps < cfg.train.total_steps:
         raise ConfigError(f"{opened.run.config_path}: train.total_steps: a resume can only "
