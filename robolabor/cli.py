@@ -37,7 +37,7 @@ def _print(obj: Any, as_json: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from robolabor.experiments.config import load_config, parse_overrides
-    from robolabor.experiments.trainer import resume_run, start_run
+    from robolabor.experiments.trainer import fork_run, resume_run, start_run
 
     overrides = parse_overrides(args.set)
     if args.steps is not None:
@@ -48,7 +48,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.config or args.seed is not None:
             raise UserError("--resume continues a run with its own config and seed; "
                             "do not pass CONFIG or --seed with it")
-        result = resume_run(args.resume, overrides)
+        result = (fork_run(args.resume, args.fork, overrides) if args.fork
+                  else resume_run(args.resume, overrides))
+    elif args.fork:
+        raise UserError("--fork NEW_DIR continues a run given by --resume RUN_DIR")
     else:
         if not args.config:
             raise UserError("train needs a CONFIG file (e.g. configs/shift_state.yaml, "
@@ -247,7 +250,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (must be new)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--steps", type=int, default=None, help="total env steps")
-    t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a killed run (or raise its --steps)")
+    t.add_argument("--fork", default=None, metavar="NEW_DIR",
+                   help="with --resume: continue its newest checkpoint as a new run in "
+                        "NEW_DIR, with any --set but env.*")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set sac.batch_size=128")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")

@@ -267,3 +267,26 @@ def test_numbers_are_read_as_yaml_1_2_reads_them(tmp_path):
     path.write_text("train: {total_steps: 1.2345e3}\n")  # 1234.5 steps
     with pytest.raises(ValueError, match="train.total_steps: expected an integer"):
         load_config(path)
+
+
+def test_fork_continues_a_checkpoint_as_a_new_run(finished, tmp_path, capsys):
+    run = _copy(finished, tmp_path)
+    before = _snapshot(run)
+    fork = tmp_path / "fork"
+    assert main(["train", "--resume", str(run), "--fork", str(fork), "--steps", "720",
+                 "--set", "sac.gamma=0.9"]) == 0
+    assert _snapshot(run) == before                      # the source is only read
+    meta = json.loads((fork / "meta.json").read_text())
+    assert meta["forked_from"]["checkpoint"] == "step-000000480" and meta["status"] == "finished"
+    cfg = load_config(fork / "config.yaml")
+    assert cfg.sac.gamma == 0.9 and cfg.train.total_steps == 720
+    from robolabor.experiments.runs import read_table
+
+    src_rows, fork_rows = (read_table(d / "episodes.parquet") for d in (run, fork))
+    assert fork_rows[:4] == src_rows and len(fork_rows) == 6
+    assert main(["evaluate", str(fork), "--episodes", "1"]) == 0  # a sealed run of its own
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--fork", str(tmp_path / "f2"),
+                 "--set", "env.config.human_wage=36.0"]) == 1
+    assert "a fork continues the same task" in capsys.readouterr().err
+    assert not (tmp_path / "f2").exists()

@@ -1,13 +1,15 @@
 """The training loop: SAC with a Lagrangian quality constraint, economics per episode.
 
-One screen of logic (``Trainer.run``): act, step, store, update, and at each
+One screen of logic (``Trainer._train``): act, step, store, update, and at each
 episode end write the episode's ledger row, take a dual-ascent step on λ (from
 the episodes ``lagrange.measure_every`` picks, acted deterministically, never from
 the uniform warm-up), and when due evaluate against the exact optimum and
-checkpoint. Checkpoints and
-evaluations happen only at episode boundaries, so a resumed run continues from
-a fresh ``reset`` with the environment's random generator restored: the resumed
-run is step-for-step the run that was killed.
+checkpoint. Checkpoints and evaluations happen only at episode boundaries, before
+the next ``reset`` (taken when the next step is), so a resumed run continues from
+that reset with the environment's random generator restored: the resumed run is
+step-for-step the run that was killed, whichever checkpoint it starts from (the
+step-0 one a start writes included). The trainer only trains: what a checkpoint
+holds is ``checkpoints``, how a run directory is opened and checked is ``runs``.
 
 Metrics written per training episode (``episodes.parquet``):
   step, episode          env steps so far (end of episode) and episode index
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -388,12 +391,12 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     if changed:
         raise ConfigError(
             f"{opened.run.config_path}: --resume takes no --set that changes the run "
-            f"({', '.join(changed)}): a run with another config is a new run; train one "
-            f"with `robolabor train {opened.run.config_path} --out NEW_DIR --set ...` "
-            "(only train.total_steps may be raised on a resume)")
-    for table, key in ((opened.run.episodes_path, "n_episode_rows"),
-                       (opened.run.evals_path, "n_eval_rows")):  # before anything is rewritten
-        opened.run.checkpointed_rows(table, opened.state[key], opened.checkpoint)
+            f"({', '.join(changed)}): a run with another config is a new run; continue "
+            f"this one's checkpoint as one with `robolabor train --resume {opened.run.path} "
+            f"--fork NEW_DIR --set ...`, or start afresh with `robolabor train "
+            f"{opened.run.config_path} --out NEW_DIR --set ...` (a resume may only raise "
+            "train.total_steps)")
+    _checkpointed_tables(opened)  # before anything is rewritten
     steps = wanted.train.total_steps
     if steps < cfg.train.total_steps:
         raise ConfigError(f"{opened.run.config_path}: train.total_steps: a resume can only "
@@ -403,6 +406,53 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     runtime = config_from_dict(to_dict(cfg), {"train.progress": wanted.train.progress})
     trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint)
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
+
+
+def fork_run(run_dir: str | Path, new_dir: str | Path,
+             overrides: dict[str, Any] | None = None) -> dict:
+    """Continue a run's newest valid checkpoint as a new run in ``new_dir`` with
+    ``overrides`` applied (any key but ``env.*``: the rows carried over were scored on
+    that task). The source is only read; the fork records where it came from
+    (``meta.json`` ``forked_from``) and appears, like any start, only once complete."""
+    opened = open_run(run_dir, load_agent=False)
+    for message in opened.warnings:
+        warn(message)
+    overrides = dict(overrides or {})
+    cfg = config_from_dict(to_dict(opened.cfg), overrides)
+    env_changed = [k for k in overrides if k.startswith("env.")
+                   and _dotted(to_dict(cfg), k) != _dotted(to_dict(opened.cfg), k)]
+    if env_changed:
+        raise ConfigError(f"--fork: {', '.join(env_changed)}: a fork continues the same task "
+                          "(its first rows were scored on it); train a new run for another")
+    episodes, evals = _checkpointed_tables(opened)
+    src, ckpt = opened.run, opened.checkpoint
+    run = RunDir.begin(Path(new_dir))
+    try:
+        shutil.copytree(ckpt, run.checkpoints / ckpt.name)
+        shutil.copy2(src.path / "optimum.json", run.path / "optimum.json")
+        write_table(run.episodes_path, episodes)
+        write_table(run.evals_path, evals)
+        digest = run.write_config(cfg)
+        kept = {k: opened.meta[k] for k in ("seed", "env_id", "encoder", "device")
+                if k in opened.meta}
+        run.update_meta(**kept, config_hash=digest, created=now_iso(), status="running",
+                        torch=torch.__version__, env_steps=int(opened.state["step"]),
+                        forked_from={"run_dir": str(src.path), "checkpoint": ckpt.name,
+                                     "config_hash": opened.meta.get("config_hash"),
+                                     "overrides": {k: str(v) for k, v in overrides.items()}})
+        trainer = Trainer(cfg, run, resume_from=run.checkpoints / ckpt.name)
+        run.publish()
+    except BaseException:
+        run.abandon()
+        raise
+    return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
+
+
+def _checkpointed_tables(opened) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows the chosen checkpoint recorded (an error if the tables hold fewer)."""
+    run, state = opened.run, opened.state
+    return (run.checkpointed_rows(run.episodes_path, state["n_episode_rows"], opened.checkpoint),
+            run.checkpointed_rows(run.evals_path, state["n_eval_rows"], opened.checkpoint))
 
 
 def _dotted(data: dict, key: str) -> Any:
