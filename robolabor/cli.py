@@ -362,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as exc:
         run_dir = getattr(exc, "run_dir", None)
+        run_dir = run_dir or (getattr(args, "resume", None) if args.command == "train"
+                              and not getattr(args, "fork", None) else None)
         if run_dir is not None:
             hint = f"resume with `robolabor train --resume {run_dir}`"
         elif args.command == "train" and not getattr(args, "resume", None):
