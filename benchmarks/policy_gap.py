@@ -20,18 +20,13 @@ below means the actor has not followed it.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import numpy as np
 import torch
 from _report import emit
 
 from robolabor.envs.optimum import _grid_actions, _ShiftModel
-from robolabor.experiments.config import load_config
-from robolabor.experiments.rollout import make_env
-from robolabor.experiments.runs import RunDir
-from robolabor.experiments.trainer import build_agent, load_checkpoint
+from robolabor.experiments.runs import open_run, warn
 
 BACKLOG_EDGES = (0, 3, 8, 15, 30, 60)
 
@@ -71,15 +66,15 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    run = RunDir.open(Path(args.run_dir))
-    cfg = load_config(run.path / "config.yaml")
-    env = make_env(cfg.env.id, cfg.env.config)
+    opened = open_run(args.run_dir)
+    for message in opened.warnings:
+        warn(message)
+    cfg, agent = opened.cfg, opened.agent
+    env = opened.make_env()
     shift = env.unwrapped
     if not hasattr(shift, "_backlog"):
         raise SystemExit(f"{cfg.env.id}: the gap decomposition needs the shift task")
-    agent = build_agent(cfg, env)
-    load_checkpoint(agent, run.latest_valid_checkpoint())
-    optimum = json.loads((run.path / "optimum.json").read_text())
+    optimum = opened.optimum()
     lam = float(optimum["lambda_star"])
     model = _ShiftModel(shift.params, _grid_actions(41))
     values, policy = optimal_values(model, lam)
@@ -113,7 +108,7 @@ def main() -> None:
             obs, _, terminated, truncated, _ = env.step(action.astype(np.float32))
             done = terminated or truncated
     out = {
-        "run_dir": str(run.path), "episodes": args.episodes, "lambda_star": lam,
+        "run_dir": str(opened.run.path), "episodes": args.episodes, "lambda_star": lam,
         "optimal_lagrangian_value": float(values[0][shift.params.initial_backlog]
                                           @ shift.params.type_shares),
         "gap_per_shift": float(by_type.sum()),

@@ -95,7 +95,7 @@ def _ours_config(modality: str, mode: str, seed: int, steps: int, lam: float,
 
 def run_ours(cfg) -> tuple[dict, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, RunDir.create(Path(tmp) / "run"))
+        trainer = Trainer(cfg, RunDir.begin(Path(tmp) / "run"))
         clock = StepClock(trainer.env, cfg.sac.learning_starts)
         trainer.env = clock  # the loop only steps, resets and reads .unwrapped
         t0 = time.perf_counter()

@@ -140,7 +140,7 @@ def run_ours(config: str, steps: int, seed: int, lam: float, episodes: int,
         overrides["sac.learning_starts"] = learning_starts
     cfg = load_config(config, overrides)
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, RunDir.create(Path(tmp) / "run"))
+        trainer = Trainer(cfg, RunDir.begin(Path(tmp) / "run"))
         clock = StepClock(trainer.env, cfg.sac.learning_starts)
         trainer.env = clock  # the loop only steps, resets and reads .unwrapped
         t0 = time.perf_counter()

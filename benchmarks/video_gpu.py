@@ -38,10 +38,11 @@ from robolabor.agents.encoders import EncoderConfig
 from robolabor.agents.replay import ReplayBuffer
 from robolabor.agents.sac import SAC, SACConfig
 from robolabor.agents.video_encoders import list_encoders, time_ms
+from robolabor.experiments.checkpoints import frame_stack_of
 from robolabor.experiments.config import load_config
 from robolabor.experiments.rollout import make_env
 from robolabor.experiments.runs import read_table
-from robolabor.experiments.trainer import frame_stack_of, resume_run, start_run
+from robolabor.experiments.trainer import resume_run, start_run
 
 VIDEO_ENV = "robolabor/DishwashingShiftVideo-v0"
 TRAINED_ENCODERS = ("pixel", "cnn2d", "cnn3d", "r3d18")

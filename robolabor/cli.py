@@ -1,8 +1,10 @@
 """``robolabor`` command line: train, evaluate, solve, report, and the demo.
 
-Every command that produces numbers can print them as JSON (``--json``); bad
-input (a config key, a run directory, a checkpoint) ends with one clear line on
-stderr and a non-zero exit code instead of a traceback.
+Every command that produces numbers can print them as JSON (``--json``). Expected
+bad input (a config key, a run directory, a checkpoint, a full or read-only disk)
+ends with one line on stderr, ``robolabor: error: FILE: dotted.key: reason``, and
+exit code 1 (2 for a malformed command line); anything else is a bug and keeps its
+traceback. ``--debug`` shows the traceback of an expected error too.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+
+from robolabor.errors import UserError
 
 ENV_ALIASES = {
     "shift": "robolabor/DishwashingShift-v0",
@@ -33,7 +37,7 @@ def _print(obj: Any, as_json: bool) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from robolabor.experiments.config import load_config, parse_overrides
-    from robolabor.experiments.trainer import resume_run, start_run
+    from robolabor.experiments.trainer import fork_run, resume_run, start_run
 
     overrides = parse_overrides(args.set)
     if args.steps is not None:
@@ -42,13 +46,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         overrides["train.progress"] = False
     if args.resume:
         if args.config or args.seed is not None:
-            raise ValueError("--resume continues a run with its own config and seed; "
-                             "do not pass CONFIG or --seed with it")
-        result = resume_run(args.resume, overrides)
+            raise UserError("--resume continues a run with its own config and seed; "
+                            "do not pass CONFIG or --seed with it")
+        result = (fork_run(args.resume, args.fork, overrides) if args.fork
+                  else resume_run(args.resume, overrides))
+    elif args.fork:
+        raise UserError("--fork NEW_DIR continues a run given by --resume RUN_DIR")
     else:
         if not args.config:
-            raise ValueError("train needs a CONFIG file (e.g. configs/shift_state.yaml) "
-                             "or --resume RUN_DIR")
+            raise UserError("train needs a CONFIG file (e.g. configs/shift_state.yaml, "
+                            "or shift_state for the packaged default recipe) or --resume RUN_DIR")
         if args.seed is not None:
             overrides["train.seed"] = args.seed
         if args.frozen_control:
@@ -66,22 +73,33 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from robolabor.experiments.evaluate import evaluate_run
 
-    _print(evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed), args.json)
+    _print(evaluate_run(args.run_dir, episodes=args.episodes, seed=args.seed,
+                        checkpoint=args.checkpoint), args.json)
     return 0
 
 
 def cmd_optimum(args: argparse.Namespace) -> int:
     from robolabor.envs.optimum import optimum_for_env
+    from robolabor.envs.registration import ENV_IDS
     from robolabor.experiments.rollout import make_env
 
     env_id = ENV_ALIASES.get(args.env, args.env)
+    if env_id not in ENV_IDS:
+        raise UserError(f"--env: unknown task {args.env!r}; one of "
+                        f"{sorted(ENV_ALIASES)} or {list(ENV_IDS)}")
     env_config = {}
     if args.config:
         from robolabor.experiments.config import load_config
 
         cfg = load_config(args.config)
         env_id, env_config = cfg.env.id, cfg.env.config
-    opt = optimum_for_env(make_env(env_id, env_config))
+    from robolabor.schema import ConfigError
+
+    try:
+        opt = optimum_for_env(make_env(env_id, env_config))
+    except ConfigError as exc:  # e.g. an SLA no policy can meet
+        where = f"{args.config}: env.config." if args.config else "env.config."
+        raise ConfigError(f"{where}{exc}") from None
     out = {"env": env_id, **opt.to_json()}
     out.pop("frontier")
     if args.frontier:
@@ -125,11 +143,22 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+MIN_CLAIM_EPISODES = 10  # fewer evaluation episodes per checkpoint: claims warns
+
+
 def cmd_claims(args: argparse.Namespace) -> int:
     from robolabor.experiments.economics import claims_for_runs, write_claims_report
+    from robolabor.experiments.runs import open_run, warn
 
+    warnings = []
+    for run_dir in [*args.run_dirs, *(args.control or [])]:  # each verified against its seal
+        warnings += open_run(run_dir, load_agent=False).completeness_warnings(
+            MIN_CLAIM_EPISODES)
+    for message in warnings:
+        warn(message)
     result = claims_for_runs(args.run_dirs, pricing=args.pricing, control_dirs=args.control,
                              intervention_episodes=args.intervention_episodes)
+    result["warnings"] = warnings
     out = Path(args.out or Path(args.run_dirs[0]).parent / f"claims-{args.pricing}")
     paths = write_claims_report(result, out)
     print(Path(paths["json" if args.json else "markdown"]).read_text())
@@ -137,10 +166,12 @@ def cmd_claims(args: argparse.Namespace) -> int:
 
 
 def cmd_macro(args: argparse.Namespace) -> int:
+    from robolabor.experiments.config import resolve_config_path
     from robolabor.experiments.macro_runner import run_macro
 
-    out = args.out or f"runs/macro-{Path(args.scenario).stem}"
-    summary = run_macro(args.scenario, out, run_dirs=args.runs, seeds=args.seeds,
+    scenario = resolve_config_path(args.scenario)
+    out = args.out or f"runs/macro-{scenario.stem}"
+    summary = run_macro(scenario, out, run_dirs=args.runs, seeds=args.seeds,
                         backend=args.backend, workers=args.workers)
     _print(summary, args.json)
     return 0
@@ -149,6 +180,8 @@ def cmd_macro(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from robolabor.experiments.media import render_episode
 
+    if args.seed < 0:
+        raise UserError(f"--seed: must be >= 0, got {args.seed}")
     summary = render_episode(args.env, args.out, seed=args.seed, steps=args.steps,
                              policy=args.policy)
     _print(summary, args.json)
@@ -175,7 +208,7 @@ def cmd_encoders(args: argparse.Namespace) -> int:
     from robolabor.experiments.rollout import make_env
 
     if args.batch < 1 or args.repeats < 1 or args.threads < 1:
-        raise ValueError("--batch, --repeats and --threads must be >= 1")
+        raise UserError("--batch, --repeats and --threads must be >= 1")
     torch.set_num_threads(args.threads)
     video_shape = tuple(make_env("robolabor/DishwashingShiftVideo-v0").observation_space.shape)
     state_shape = tuple(make_env("robolabor/DishwashingShift-v0").observation_space.shape)
@@ -210,6 +243,8 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of expected errors too")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("demo", help="train state SAC on the shift task briefly and report")
@@ -224,7 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, help="run directory (must be new)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--steps", type=int, default=None, help="total env steps")
-    t.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a killed run")
+    t.add_argument("--resume", default=None, metavar="RUN_DIR",
+                   help="continue a killed run (or raise its --steps)")
+    t.add_argument("--fork", default=None, metavar="NEW_DIR",
+                   help="with --resume: continue its newest checkpoint as a new run in "
+                        "NEW_DIR, with any --set but env.*")
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a config value, e.g. --set sac.batch_size=128")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -237,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run_dir")
     e.add_argument("--episodes", type=int, default=20)
     e.add_argument("--seed", type=int, default=None, help="first eval seed (default: run's)")
+    e.add_argument("--checkpoint", default=None, metavar="step-N",
+                   help="a named checkpoint (default: the newest valid one)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
@@ -317,26 +358,33 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robolabor.experiments.runs import CheckpointError, RunDirError
-    from robolabor.schema import ConfigError
+    from robolabor.econ import EconInputError, MacroConfigError
+    from robolabor.errors import describe_os_error, disk_error
 
     args = build_parser().parse_args(argv)
-    from robolabor.econ import EconInputError, MacroConfigError
-
-    known: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, RunDirError,
-                                              EconInputError, MacroConfigError, ValueError,
-                                              FileNotFoundError)
     try:
-        from robolabor.experiments.trainer import TrainingFailed
-
-        known = known + (TrainingFailed,)
         return int(args.func(args) or 0)
-    except known as exc:
-        print(f"robolabor {args.command}: error: {exc}", file=sys.stderr)
+    except (UserError, EconInputError, MacroConfigError) as exc:
+        if args.debug:
+            raise
+        print(f"robolabor: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"robolabor {args.command}: interrupted; resume with "
-              "`robolabor train --resume RUN_DIR`", file=sys.stderr)
+    except OSError as exc:
+        if args.debug or not disk_error(exc):
+            raise
+        print(f"robolabor: error: {describe_os_error(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        run_dir = getattr(exc, "run_dir", None)
+        run_dir = run_dir or (getattr(args, "resume", None) if args.command == "train"
+                              and not getattr(args, "fork", None) else None)
+        if run_dir is not None:
+            hint = f"resume with `robolabor train --resume {run_dir}`"
+        elif args.command == "train" and not getattr(args, "resume", None):
+            hint = "the run had not started: nothing was written"
+        else:
+            hint = "nothing to resume"
+        print(f"robolabor: interrupted; {hint}", file=sys.stderr)
         return 130
 
 

@@ -16,8 +16,10 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from robolabor.errors import UserError
 
-class ConfigError(ValueError):
+
+class ConfigError(UserError, ValueError):
     """A configuration value is unknown, of the wrong type or out of range."""
 
 
@@ -94,14 +96,16 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"{path}: expected true/false, got {type(value).__name__} {value!r}")
         return value
     if tp is int:
+        if isinstance(value, float) and value.is_integer() and abs(value) < 2 ** 53:
+            return int(value)  # 1.0e6 steps: YAML 1.2 reads it as a float
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected an integer, got {type(value).__name__} {value!r}")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {type(value).__name__} {value!r}"
-                              + (" (YAML reads 3e-4 as text: write 3.0e-4)"
-                                 if isinstance(value, str) else ""))
+                              + (" (a number in quotes is text: drop the quotes)"
+                                 if isinstance(value, str) and _looks_numeric(value) else ""))
         value = float(value)
         if math.isnan(value):
             raise ConfigError(f"{path}: NaN is not a valid value")
@@ -113,6 +117,14 @@ def _coerce(value: Any, tp: Any, path: str) -> Any:
     if isinstance(tp, type) and not isinstance(value, tp):
         raise ConfigError(f"{path}: expected {tp.__name__}, got {type(value).__name__}")
     return value
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_range(value: Any, meta: Mapping, path: str) -> None:

@@ -214,9 +214,16 @@ def test_missing_and_truncated_checkpoints_are_clear_errors(tiny_config, tmp_pat
     ckpt = sorted((out / "checkpoints").glob("step-*"))[-1]
     data = (ckpt / "agent.pt").read_bytes()
     (ckpt / "agent.pt").write_bytes(data[:100])
-    assert main(["evaluate", str(out)]) == 1
+    assert main(["evaluate", str(out), "--checkpoint", ckpt.name]) == 1
     err = capsys.readouterr().err
     assert "truncated" in err and "agent.pt" in err
+    # without a name it falls back to the step-0 checkpoint, and says so (stderr and JSON)
+    assert main(["evaluate", str(out), "--episodes", "1", "--json"]) == 0
+    captured = capsys.readouterr()
+    ev = json.loads(captured.out)
+    assert ev["checkpoint"] == "step-000000000" and ev["env_steps"] == 0
+    assert "fell back to step-000000000" in captured.err and "truncated" in captured.err
+    assert "truncated" in ev["checkpoint_warnings"][0]
 
 
 def test_optimum_command(capsys):
@@ -252,6 +259,13 @@ def test_demo_command_writes_a_report(tmp_path, capsys):
     assert Path(summary["report"]).is_file()
     assert (out / "report.png").stat().st_size > 10_000
     assert summary["lambda_star"] > 0 and summary["step"] == 360
+    # the default recipe (configs/shift_state.yaml), on a shortened budget only
+    from robolabor.experiments.config import DEFAULT_RECIPE, load_config
+    from robolabor.schema import to_dict
+
+    ran, recipe = (to_dict(load_config(p)) for p in (out / "config.yaml", DEFAULT_RECIPE))
+    assert {k: v for k, v in ran.items() if k != "train"} == \
+        {k: v for k, v in recipe.items() if k != "train"}
 
 
 def test_compare_command(tiny_config, tmp_path, capsys):

@@ -104,8 +104,8 @@ def test_encoders_json_lists_every_type(capsys):
 
 @pytest.mark.parametrize("name", sorted(VIDEO_CONFIGS))
 def test_video_config_loads_and_acts(name):
+    from robolabor.experiments.checkpoints import build_agent
     from robolabor.experiments.rollout import make_env
-    from robolabor.experiments.trainer import build_agent
 
     path = ROOT / "configs" / name
     assert path.read_text().startswith("#"), "each config opens with a comment block"
@@ -130,8 +130,8 @@ def test_every_config_in_configs_loads():
 
 
 def test_tiny_video_run_trains_the_encoder(tmp_path, capsys):
+    from robolabor.experiments.checkpoints import build_agent
     from robolabor.experiments.rollout import make_env
-    from robolabor.experiments.trainer import build_agent
 
     out = tmp_path / "video"
     args = ["train", str(ROOT / "configs" / "shift_video.yaml"), "--steps", "200",

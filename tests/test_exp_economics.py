@@ -14,7 +14,7 @@ import torch
 from scipy import stats
 
 from robolabor.econ import EconInputError
-from robolabor.experiments.config import config_from_dict, dump_config
+from robolabor.experiments.config import config_from_dict, config_hash, dump_config
 from robolabor.experiments.economics import (
     LEDGER_FILE,
     checkpoint_ledgers,
@@ -43,7 +43,7 @@ def make_run(path, steps, good, broken, seed=0, hours=1.0, op_per_hour=0.1):
     path.mkdir(parents=True)
     cfg = config_from_dict({"env": {"id": CLASSIC}, "train": {"seed": seed}})
     (path / "config.yaml").write_text(dump_config(cfg))
-    (path / "meta.json").write_text(json.dumps({"seed": seed}))
+    (path / "meta.json").write_text(json.dumps({"seed": seed, "config_hash": config_hash(cfg)}))
     rows = []
     for step, g, b in zip(steps, good, broken, strict=True):
         g, b = np.asarray(g, float), np.asarray(b, float)

@@ -40,7 +40,7 @@ def test_workers_exit_when_the_parent_is_killed(tmp_path):
     (tmp_path / "napmod.py").write_text(textwrap.dedent("""
         import os, time
         def nap(seconds):
-            print(os.getpid(), flush=True)
+            os.write(1, f"{os.getpid()}\\n".encode())  # one write: two workers never interleave
             time.sleep(seconds)
     """))
     script = ("import napmod\nfrom robolabor.experiments.sweep import LocalProcessBackend\n"

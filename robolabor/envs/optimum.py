@@ -58,7 +58,7 @@ from robolabor.envs.params import (
     economics_of,
     shift_rate_and_perr,
 )
-from robolabor.schema import to_dict
+from robolabor.schema import ConfigError, to_dict
 
 # Channels carried through every policy evaluation, per episode; after these come
 # the good units of each dish type, then the broken units of each type.
@@ -360,7 +360,8 @@ def _bisect_lambda(err_rate_at, sla: float, rel_tol: float = 1e-3, max_iter: int
     while res_hi[0] > sla:
         lo, hi = hi, hi * 4.0
         if hi > 1e7:
-            raise RuntimeError(f"SLA {sla} is infeasible: even lambda={hi:g} breaks it")
+            raise ConfigError(f"sla: {sla} is infeasible: even lambda={hi:g} breaks it "
+                              "(no policy keeps its error rate this low)")
         res_hi = err_rate_at(hi)
     for _ in range(max_iter):
         if hi - lo <= rel_tol * hi or res_hi[0] >= sla * (1.0 - err_tol):

@@ -41,7 +41,8 @@ class ClassicParams:
     energy_cost_per_hour: float = spec(0.10, lo=0.0, doc="operating cost, $/h")
     human_wage: float = spec(18.0, lo=0.0, lo_open=True, doc="human benchmark wage, $/h")
     human_mp: float = spec(60.0, lo=0.0, lo_open=True, doc="human units/h")
-    sla: float = spec(0.06, lo=0.0, hi=1.0, doc="error-rate target e* (slack here)")
+    sla: float = spec(0.06, lo=0.0, lo_open=True, hi=1.0,
+                      doc="error-rate target e* (slack here)")
 
     def __post_init__(self) -> None:
         validate(self)
@@ -114,7 +115,8 @@ class ShiftParams:
     human_mp: float = spec(240.0, lo=0.0, lo_open=True,
                            doc="items/h a human operator washes; 240 × $0.075 = $18/h, so the "
                            "benchmark is paid the value of a plate-only hour")
-    sla: float = spec(0.04, lo=0.0, hi=1.0, doc="target on the shift's errors/attempts, e*")
+    sla: float = spec(0.04, lo=0.0, lo_open=True, hi=1.0,
+                      doc="target on the shift's errors/attempts, e*")
 
     def __post_init__(self) -> None:
         validate(self)

@@ -8,6 +8,7 @@ _ENVS = {
     "robolabor/DishwashingShiftVideo-v0": "robolabor.envs.video:DishwashingShiftVideoEnv",
     "robolabor/DishwashingClassicVideo-v0": "robolabor.envs.video:DishwashingClassicVideoEnv",
 }
+ENV_IDS = tuple(_ENVS)
 
 
 def register_envs() -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from scipy import stats
 
 from robolabor.econ import save_figure
+from robolabor.errors import UserError
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, report_seeds
 from robolabor.experiments.rollout import mean_ci
@@ -83,7 +84,7 @@ def train_job(config: str, seed: int, steps: int | None, out: str,
 def _resolve_mode(mode: str) -> str:
     path = MODE_CONFIGS.get(mode, mode)
     if not Path(path).is_file():
-        raise ValueError(f"mode {mode!r}: config {path} not found (modes: "
+        raise UserError(f"mode {mode!r}: config {path} not found (modes: "
                          f"{sorted(MODE_CONFIGS)} or a path to a YAML config)")
     return path
 
@@ -131,9 +132,9 @@ def compare(modes: list[str], seeds: int, steps: int | None, out: str | Path,
             overrides: dict[str, Any] | None = None,
             final_episodes: int = 100, first_seed: int | None = None) -> dict[str, Any]:
     if len(modes) < 1 or seeds < 2:
-        raise ValueError("compare needs at least one mode and --seeds >= 2 (for a CI)")
+        raise UserError("compare needs at least one mode and --seeds >= 2 (for a CI)")
     if final_episodes < 0:
-        raise ValueError(f"final_episodes must be >= 0 (0: the last periodic evaluation), "
+        raise UserError(f"final_episodes must be >= 0 (0: the last periodic evaluation), "
                          f"got {final_episodes}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

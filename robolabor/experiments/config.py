@@ -7,8 +7,10 @@ a report can always be traced back to the exact configuration that made it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,41 +52,170 @@ class EconConfig:
     base_fee: float = spec(0.0, lo=0.0, doc="$/h added to the capped price below the cap")
 
 
+def _recipe_section(name: str, cls: type) -> Any:
+    """One section of the default recipe: what a ``RunConfig()`` section defaults to."""
+    return from_dict(cls, default_recipe_data().get(name), name)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    env: EnvConfig = spec(default_factory=EnvConfig)
-    encoder: EncoderConfig = spec(default_factory=EncoderConfig)
-    sac: SACConfig = spec(default_factory=SACConfig)
-    lagrange: LagrangeConfig = spec(default_factory=LagrangeConfig)
-    train: LoopConfig = spec(default_factory=LoopConfig)
-    econ: EconConfig = spec(default_factory=EconConfig)
+    """Sections default to the default recipe (``configs/shift_state.yaml``), never to a
+    second set of numbers; keys the recipe does not name take their field defaults."""
+
+    env: EnvConfig = spec(default_factory=lambda: _recipe_section("env", EnvConfig))
+    encoder: EncoderConfig = spec(default_factory=lambda: _recipe_section("encoder",
+                                                                          EncoderConfig))
+    sac: SACConfig = spec(default_factory=lambda: _recipe_section("sac", SACConfig))
+    lagrange: LagrangeConfig = spec(default_factory=lambda: _recipe_section("lagrange",
+                                                                            LagrangeConfig))
+    train: LoopConfig = spec(default_factory=lambda: _recipe_section("train", LoopConfig))
+    econ: EconConfig = spec(default_factory=lambda: _recipe_section("econ", EconConfig))
+
+    def __post_init__(self) -> None:
+        sac = self.sac
+        if sac.buffer_size < sac.batch_size:
+            raise ConfigError(f"sac.buffer_size: must be >= sac.batch_size ({sac.batch_size}), "
+                              f"got {sac.buffer_size}")
+        if sac.learning_starts < sac.batch_size:
+            raise ConfigError(f"sac.learning_starts: must be >= sac.batch_size "
+                              f"({sac.batch_size}): the first update samples a full batch, "
+                              f"got {sac.learning_starts}")
+        _check_env(self.env)
+
+
+def _check_env(env: EnvConfig) -> None:
+    """The env id must be a robolabor task and its parameters valid for it, checked when
+    the config is read, so the message names ``env.config.KEY`` and the file."""
+    from robolabor.envs.registration import ENV_IDS
+    from robolabor.experiments.rollout import make_env
+
+    if env.id not in ENV_IDS:
+        raise ConfigError(f"env.id: {env.id!r} is not a robolabor task; one of {list(ENV_IDS)}")
+    try:
+        make_env(env.id, env.config).close()
+    except ConfigError as exc:
+        head, _, rest = str(exc).partition(": ")
+        if head[:1].isupper() and head.isidentifier():  # "ShiftParams: unknown key(s) ..."
+            raise ConfigError(f"env.config: {rest}") from None
+        raise ConfigError(f"env.config.{exc}") from None
+    except TypeError as exc:  # a key the parameters do not take
+        raise ConfigError(f"env.config: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- YAML
+
+_FLOAT_1_2 = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that reads numbers as YAML 1.2 does (``1e6``, ``3e-4`` and ``1.0e6`` are
+    floats, not text) and refuses a key given twice in one mapping (YAML would keep the
+    last one without a word)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, Any] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"line {key_node.start_mark.line + 1}: key {key!r} given "
+                                  f"twice (first on line {seen[key] + 1})")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_1_2,
+                              list("-+0123456789."))
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse YAML text with ``_Loader``; any error is a ``ConfigError`` naming ``where``."""
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 (a SafeLoader subclass)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise ConfigError(f"{where}: not valid YAML ({detail})") from None
+
+
+# ----------------------------------------------------------------------------- recipe
+
+PACKAGED_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+DEFAULT_RECIPE = PACKAGED_CONFIGS / "shift_state.yaml"
+
+
+@functools.cache
+def _recipe_text() -> str:
+    return DEFAULT_RECIPE.read_text()
+
+
+def default_recipe_data() -> dict[str, Any]:
+    """The default recipe as plain data (a fresh copy): what every omitted key means."""
+    return read_yaml(_recipe_text(), str(DEFAULT_RECIPE))
+
+
+def resolve_config_path(path: str | Path) -> Path:
+    """A config file as given, else the packaged config of that name (``shift_state``,
+    ``shift_state.yaml`` or ``configs/shift_state.yaml`` work from any directory)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    name = path.name if path.suffix in (".yaml", ".yml") else path.name + ".yaml"
+    parts = path.parts[1:-1] if path.parts[:1] == ("configs",) else path.parts[:-1]
+    packaged = PACKAGED_CONFIGS.joinpath(*parts, name)
+    if packaged.is_file():
+        return packaged
+    known = sorted(p.stem for p in PACKAGED_CONFIGS.glob("*.yaml"))
+    raise ConfigError(f"{path}: config file not found (packaged configs: {known})")
+
+
+def _merge(base: dict, top: dict) -> dict:
+    """``top`` over ``base``, section by section (``env.config`` is replaced whole, as the
+    environment's own parameters are one unit)."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "config":
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    for dotted, value in overrides.items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for depth, key in enumerate(parents):
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                where = ".".join(parents[: depth + 1])
+                raise ConfigError(f"--set {dotted}: {where} is a value ({child!r}), "
+                                  "not a section")
+            node = child
+        node[leaf] = value
+    return data
+
+
+def config_from_dict(data: dict | None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """A ``RunConfig`` from (partial) plain data: omitted keys come from the default
+    recipe; ``overrides`` uses dotted keys (``{"train.seed": 3}``)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("the top level must be a mapping of sections")
+    merged = _apply_overrides(_merge(default_recipe_data(), data), dict(overrides or {}))
+    return from_dict(RunConfig, merged)
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config; ``overrides`` uses dotted keys (``{"train.seed": 3}``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    """Read a YAML config (or a packaged one by name), fill it from the default recipe,
+    apply dotted ``overrides``; every error names the file and the dotted key."""
+    path = resolve_config_path(path)
+    data = read_yaml(path.read_text(), str(path))
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    try:
-        return from_dict(RunConfig, data)
+        return config_from_dict(data, overrides)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-
-
-def config_from_dict(data: dict) -> RunConfig:
-    return from_dict(RunConfig, data)
 
 
 def config_hash(cfg: RunConfig) -> str:
@@ -98,12 +229,14 @@ def dump_config(cfg: RunConfig) -> str:
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:
-    """``--set sac.batch_size=128`` overrides (values parsed as YAML scalars), for the CLI
-    and the benchmark scripts alike."""
+    """``--set sac.batch_size=128`` overrides (values parsed as YAML scalars, as in a
+    config file), for the CLI and the benchmark scripts alike."""
     out = {}
     for item in items or []:
         if "=" not in item:
-            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        out[key] = yaml.safe_load(value)
+        if not key or any(not part for part in key.split(".")):
+            raise ConfigError(f"--set {item!r}: KEY must be a dotted path like sac.gamma")
+        out[key] = read_yaml(value, f"--set {key}")
     return out

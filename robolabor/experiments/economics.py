@@ -52,8 +52,8 @@ from robolabor.econ import (
     price_windows,
     window_ledger,
 )
-from robolabor.experiments.config import RunConfig, load_config
-from robolabor.experiments.runs import CheckpointError, RunDir, read_table, write_table
+from robolabor.experiments.config import RunConfig
+from robolabor.experiments.runs import CheckpointError, RunDir, open_run, read_table, write_table
 
 __all__ = ["DATA_VALUE_FILE", "LEDGER_FILE", "checkpoint_ledgers", "write_ledgers",
            "load_data_value", "claim_speed_intervention", "claims_for_runs",
@@ -68,8 +68,8 @@ _LIST_COLUMNS = ("good_by_type_episodes", "broken_by_type_episodes", "hours_epis
 # --------------------------------------------------------------------------- inputs
 
 def _open(run_dir) -> tuple[RunDir, RunConfig]:
-    run = RunDir.open(Path(run_dir))
-    return run, load_config(run.path / "config.yaml")
+    opened = open_run(run_dir, load_agent=False)
+    return opened.run, opened.cfg
 
 
 def _env_econ(cfg: RunConfig):
@@ -251,12 +251,8 @@ def _iso_error_care(params, speed: np.ndarray, care: np.ndarray,
 
 
 def _load_agent(run: RunDir, cfg: RunConfig, env, checkpoint: str | None):
-    from robolabor.experiments.trainer import build_agent, load_checkpoint
-
-    ckpt = run.checkpoints / checkpoint if checkpoint else run.latest_valid_checkpoint()
-    agent = build_agent(cfg, env)
-    _, state = load_checkpoint(agent, ckpt)
-    return agent, ckpt.name, int(state["step"])
+    opened = open_run(run.path, checkpoint)
+    return opened.agent, opened.checkpoint.name, int(opened.state["step"])
 
 
 def _arm_totals(tallies, econ, s_plat, pricing, eps_parity, base_fee):

@@ -36,6 +36,7 @@ from robolabor.econ import (
     macro_figure,
     simulate,
 )
+from robolabor.errors import UserError
 from robolabor.experiments.runs import read_table, write_table
 from robolabor.experiments.sweep import get_backend
 
@@ -116,7 +117,7 @@ def run_macro(scenario_path, out_dir, run_dirs: Sequence | None = None, seeds: i
     """Simulate one scenario for ``seeds`` establishment draws (0..seeds−1) and write the
     folder described in the module docstring; returns the ``macro.json`` summary."""
     if int(seeds) < 1:
-        raise ValueError(f"seeds: must be >= 1, got {seeds}")
+        raise UserError(f"seeds: must be >= 1, got {seeds}")
     scenario = load_scenario(scenario_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,7 +184,7 @@ def sweep_macro(scenario_paths: Sequence, out_dir, backend: str = "local",
     out over a sweep backend; writes ``sweep.json`` and a comparison ``sweep.md``."""
     paths = [Path(p) for p in scenario_paths]
     if not paths:
-        raise ValueError("scenario_paths: need at least one scenario file")
+        raise UserError("scenario_paths: need at least one scenario file")
     for p in paths:
         load_scenario(p)  # fail before fanning out, with the file's own message
     out = Path(out_dir)

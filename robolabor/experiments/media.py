@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from robolabor.errors import UserError
+
 ALIASES = {
     "shift": "robolabor/DishwashingShift-v0",
     "classic": "robolabor/DishwashingClassic-v0",
@@ -49,7 +51,7 @@ def resolve_env_id(name: str) -> str:
     known = sorted(k for k in gym.registry if k.startswith("robolabor/"))
     env_id = ALIASES.get(name, name)
     if env_id not in known:
-        raise ValueError(f"unknown env {name!r}; choose shift, classic or one of {known}")
+        raise UserError(f"unknown env {name!r}; choose shift, classic or one of {known}")
     return env_id
 
 
@@ -70,7 +72,7 @@ def scripted_policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
 
         opt = optimum_for_env(env)
         return lambda _obs: np.asarray(opt.action(env.unwrapped.state), dtype=np.float32)
-    raise ValueError(f"--policy must be one of {POLICIES}, got {policy!r}")
+    raise UserError(f"--policy must be one of {POLICIES}, got {policy!r}")
 
 
 def collect_frames(env_id: str, seed: int = 0, steps: int | None = None,
@@ -84,7 +86,7 @@ def collect_frames(env_id: str, seed: int = 0, steps: int | None = None,
     from robolabor.experiments.rollout import make_env
 
     if steps is not None and steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {steps}")
+        raise UserError(f"--steps must be >= 1, got {steps}")
     env = make_env(env_id, env_config, render_mode="rgb_array")
     try:
         act = scripted_policy(env, policy, seed)
@@ -145,7 +147,7 @@ def _mp4_writer() -> Any:
         iio = importlib.import_module("imageio.v2")
         importlib.import_module("imageio_ffmpeg")
     except ImportError:
-        raise ValueError("writing .mp4 needs imageio with ffmpeg (pip install "
+        raise UserError("writing .mp4 needs imageio with ffmpeg (pip install "
                          "'imageio[ffmpeg]'); write a .gif instead (--out FILE.gif)") from None
     return iio
 
@@ -167,11 +169,11 @@ def render_episode(env: str, out: str | Path, seed: int = 0, steps: int | None =
     out = Path(out)
     fmt = out.suffix.lower()
     if fmt not in FORMATS:
-        raise ValueError(f"--out must end in one of {', '.join(FORMATS)}, got {out.name!r}")
+        raise UserError(f"--out must end in one of {', '.join(FORMATS)}, got {out.name!r}")
     if policy not in POLICIES:
-        raise ValueError(f"--policy must be one of {POLICIES}, got {policy!r}")
+        raise UserError(f"--policy must be one of {POLICIES}, got {policy!r}")
     if scale < 1:
-        raise ValueError(f"scale must be >= 1, got {scale}")
+        raise UserError(f"scale must be >= 1, got {scale}")
     env_id = resolve_env_id(env)
     if fmt == ".mp4":
         _mp4_writer()  # fail before the episode is run

@@ -1,21 +1,22 @@
 """A small report of one run: learning curve, economics, and the constraint.
 
 Everything in it is read from the run directory (evals.parquet, episodes.parquet,
-optimum.json, meta.json) so the report can be regenerated at any time and every
-number names its run (config hash, seed).
+optimum.json, meta.json), opened through ``runs.open_run`` (so a config changed
+after the run is refused), so the report can be regenerated at any time and every
+number names its run (config hash, seed) and the checkpoint it stands on.
 """
 
 from __future__ import annotations
 
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robolabor.econ import save_figure
-from robolabor.experiments.runs import RunDir, read_table
+from robolabor.errors import UserError
+from robolabor.experiments.runs import RunDir, open_run, read_table, warn
 
 
 def _fmt(x: float, ci: float | None = None, digits: int = 2) -> str:
@@ -109,13 +110,16 @@ def plot_frontier(frontier: list, sla: float, path: str | Path, title: str = "")
 
 def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) -> dict[str, str]:
     """Write report.md, report.html and report.png into the run directory."""
-    run = RunDir.open(Path(run_dir))
+    opened = open_run(run_dir, load_agent=False)
+    for message in opened.warnings:
+        warn(message)
+    run, meta = opened.run, opened.meta
     evals = read_table(run.evals_path)
     episodes = read_table(run.episodes_path)
     if not evals:
-        raise ValueError(f"{run.path}: no evaluation rows yet; nothing to report")
-    optimum = json.loads((run.path / "optimum.json").read_text())
-    meta = run.read_meta()
+        raise UserError(f"{run.evals_path}: no evaluation rows yet; nothing to report")
+    optimum = opened.optimum()
+    ckpt = opened.checkpoint.name if opened.checkpoint else "none valid"
     last = final_eval or evals[-1]
     png = run.path / "report.png"
     make_figure(run, evals, episodes, optimum, png)
@@ -148,7 +152,7 @@ def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) 
 
 Run `{run.path}` · env `{meta.get('env_id')}` · encoder `{meta.get('encoder')}` ·
 seed {meta.get('seed')} · config hash `{meta.get('config_hash')}` ·
-{last['step']} env steps · {last['wall_seconds']:.0f} s wall-clock.
+{last['step']} env steps · {last['wall_seconds']:.0f} s wall-clock · checkpoint `{ckpt}`.
 Evaluation: {len(last['profit_episodes'])} deterministic episodes, common random numbers,
 mean ± 95% CI.
 
@@ -163,6 +167,8 @@ mean ± 95% CI.
 
 ![learning curve, parity, quality, λ](report.png)
 """
+    if opened.warnings:
+        md += "\n" + "".join(f"- **warning**: {w}\n" for w in opened.warnings)
     (run.path / "report.md").write_text(md)
     body = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td>"
                    f"<td>{html.escape(c)}</td></tr>" for a, b, c in rows)
@@ -174,4 +180,4 @@ mean ± 95% CI.
             f"<img src='report.png' alt='curves'>")
     (run.path / "report.html").write_text(page)
     return {"markdown": str(run.path / "report.md"), "html": str(run.path / "report.html"),
-            "figure": str(png)}
+            "figure": str(png), "checkpoint": ckpt, "checkpoint_warnings": opened.warnings}

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
+from robolabor.errors import UserError
+
 
 class SweepBackend(Protocol):
     def map(self, fn: Callable[..., Any], jobs: Sequence[dict[str, Any]]) -> list[Any]: ...
@@ -83,4 +85,4 @@ def get_backend(name: str = "local", workers: int | None = None) -> SweepBackend
         return LocalProcessBackend(workers)
     if name == "ray":
         return RayBackend(workers=workers)
-    raise ValueError(f"unknown sweep backend {name!r}: choose 'local' or 'ray'")
+    raise UserError(f"unknown sweep backend {name!r}: choose 'local' or 'ray'")

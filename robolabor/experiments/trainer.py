@@ -1,13 +1,15 @@
 """The training loop: SAC with a Lagrangian quality constraint, economics per episode.
 
-One screen of logic (``Trainer.run``): act, step, store, update, and at each
+One screen of logic (``Trainer._train``): act, step, store, update, and at each
 episode end write the episode's ledger row, take a dual-ascent step on λ (from
 the episodes ``lagrange.measure_every`` picks, acted deterministically, never from
 the uniform warm-up), and when due evaluate against the exact optimum and
-checkpoint. Checkpoints and
-evaluations happen only at episode boundaries, so a resumed run continues from
-a fresh ``reset`` with the environment's random generator restored: the resumed
-run is step-for-step the run that was killed.
+checkpoint. Checkpoints and evaluations happen only at episode boundaries, before
+the next ``reset`` (taken when the next step is), so a resumed run continues from
+that reset with the environment's random generator restored: the resumed run is
+step-for-step the run that was killed, whichever checkpoint it starts from (the
+step-0 one a start writes included). The trainer only trains: what a checkpoint
+holds is ``checkpoints``, how a run directory is opened and checked is ``runs``.
 
 Metrics written per training episode (``episodes.parquet``):
   step, episode          env steps so far (end of episode) and episode index
@@ -30,18 +32,27 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from gymnasium.utils import seeding
 
 from robolabor.agents.constraint import LagrangeMultiplier
-from robolabor.agents.replay import ReplayBuffer
 from robolabor.agents.sac import SAC, NonFiniteError
 from robolabor.envs.optimum import optimum_for_env
-from robolabor.experiments.config import RunConfig, config_hash, dump_config, load_config
+from robolabor.errors import UserError, describe_os_error, disk_error
+from robolabor.experiments.checkpoints import (
+    build_agent,
+    build_buffer,
+    load_training_state,
+    save_training_state,
+)
+from robolabor.experiments.config import RunConfig, config_from_dict, config_hash
+from robolabor.experiments.faults import kill_point
 from robolabor.experiments.rollout import (
     EpisodeTally,
     env_econ,
@@ -51,50 +62,36 @@ from robolabor.experiments.rollout import (
     run_episodes,
 )
 from robolabor.experiments.runs import (
-    CheckpointError,
     RunDir,
+    RunDirError,
     atomic_write_text,
     now_iso,
-    read_table,
-    verify_checkpoint,
+    open_run,
+    warn,
     write_table,
 )
 from robolabor.experiments.scoring import score_episodes
+from robolabor.schema import ConfigError, to_dict
+
+RESUME_KEYS = ("train.total_steps", "train.progress")  # all a resume may change
 
 
-class TrainingFailed(RuntimeError):
-    """Training stopped (e.g. a non-finite loss); the last good checkpoint is kept."""
+class TrainingFailed(UserError, RuntimeError):
+    """Training stopped (a non-finite loss, a full disk); the last good checkpoint is kept."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; carries the run directory so the hint names it."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_agent(cfg: RunConfig, env) -> SAC:
-    space = env.observation_space
-    return SAC(obs_shape=space.shape, obs_dtype=space.dtype, action_dim=env.action_space.shape[0],
-               sac_cfg=cfg.sac, encoder_cfg=cfg.encoder, seed=cfg.train.seed)
-
-
-def frame_stack_of(env) -> int | None:
-    """Image observations (T, C, H, W) uint8 are stored one frame per step."""
-    space = env.observation_space
-    return int(space.shape[0]) if space.dtype == np.uint8 and len(space.shape) == 4 else None
-
-
-def load_checkpoint(agent: SAC, ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Verify a checkpoint against its manifest, load the agent's weights from it and
-    return (the torch blob, state.json); any damage is a ``CheckpointError``."""
-    verify_checkpoint(ckpt)
-    try:
-        blob = torch.load(ckpt / "agent.pt", map_location=agent.device, weights_only=False)
-        state = json.loads((ckpt / "state.json").read_text())
-        agent.load_state_dict(blob["agent"])
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise CheckpointError(f"{ckpt}: cannot be loaded ({exc})") from None
-    return blob, state
 
 
 def evaluate_agent(agent: SAC, env, episodes: int, seed: int, optimum: dict) -> dict[str, Any]:
@@ -125,7 +122,11 @@ def evaluate_agent(agent: SAC, env, episodes: int, seed: int, optimum: dict) -> 
 
 
 class Trainer:
-    def __init__(self, cfg: RunConfig, run: RunDir, resume: bool = False) -> None:
+    """Trains one run. A new run (``resume_from`` None) is written into a staged
+    ``RunDir`` and published once its step-0 checkpoint exists; a resumed one starts
+    from the checkpoint ``runs.open_run`` chose."""
+
+    def __init__(self, cfg: RunConfig, run: RunDir, resume_from: Path | None = None) -> None:
         self.cfg, self.run_dir = cfg, run
         torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
@@ -135,11 +136,7 @@ class Trainer:
         self.sla = float(self.env.unwrapped.sla)  # the SLA evaluations are judged against;
         # the dual target is lagrange.margin under it (LagrangeMultiplier.sla)
         self.lagrange = LagrangeMultiplier(cfg.lagrange, sla=self.sla)
-        self.buffer = ReplayBuffer(capacity=cfg.sac.buffer_size,
-                                   obs_shape=self.env.observation_space.shape,
-                                   obs_dtype=self.env.observation_space.dtype,
-                                   action_dim=self.env.action_space.shape[0],
-                                   frame_stack=frame_stack_of(self.env), seed=cfg.train.seed)
+        self.buffer = build_buffer(cfg, self.env)
         self.rng = np.random.default_rng(cfg.train.seed + 1)  # warm-up actions
         self.step = 0
         self.episode = 0
@@ -149,12 +146,15 @@ class Trainer:
         self.eval_rows: list[dict[str, Any]] = []
         self.last_update_metrics: dict[str, float] = {}
         self.wall_offset = 0.0
-        if resume:
-            self._restore()
-            self.obs, _ = self.env.reset()
+        self.t0 = time.perf_counter()
+        if resume_from is not None:
+            self._restore(resume_from)
         else:
+            # Seeded as reset(seed=...) would, but not reset yet: the step-0 checkpoint
+            # then resumes exactly like this fresh start (the loop resets, in both cases).
+            self.env.unwrapped.np_random = seeding.np_random(cfg.train.seed)[0]
             self._initialise_run_dir()
-            self.obs, _ = self.env.reset(seed=cfg.train.seed)
+        self.obs = None  # reset when the next step is taken (a finished run takes none)
         self.episode_start = self.step
 
     def _moves_lambda(self) -> bool:
@@ -167,22 +167,24 @@ class Trainer:
 
     # ----- run directory -------------------------------------------------------
     def _initialise_run_dir(self) -> None:
-        path = self.run_dir.path
-        atomic_write_text(path / "config.yaml", dump_config(self.cfg))
+        """Config, optimum, meta and the step-0 checkpoint into the staged run, then
+        rename it into place: a run directory never exists without a state to resume."""
+        run = self.run_dir
+        digest = run.write_config(self.cfg)
         self.optimum = optimum_for_env(self.env).to_json()
-        atomic_write_text(path / "optimum.json", json.dumps(self.optimum, indent=2))
-        self.run_dir.update_meta(config_hash=config_hash(self.cfg), seed=self.cfg.train.seed,
-                                 env_id=self.cfg.env.id, encoder=self.cfg.encoder.type,
-                                 created=now_iso(), status="running", torch=torch.__version__,
-                                 device=str(self.agent.device))
+        atomic_write_text(run.path / "optimum.json", json.dumps(self.optimum, indent=2))
+        run.update_meta(config_hash=digest, seed=self.cfg.train.seed,
+                        env_id=self.cfg.env.id, encoder=self.cfg.encoder.type,
+                        created=now_iso(), status="running", torch=torch.__version__,
+                        device=str(self.agent.device))
+        self._checkpoint()
+        run.publish()
 
     def _checkpoint(self) -> Path:
         write_table(self.run_dir.episodes_path, self.episode_rows)
         write_table(self.run_dir.evals_path, self.eval_rows)
+        kill_point("tables")
         tmp = self.run_dir.new_checkpoint_dir(self.step)
-        torch.save({"agent": self.agent.state_dict(), "torch_rng": torch.get_rng_state()},
-                   tmp / "agent.pt")
-        np.savez(tmp / "replay.npz", **self.buffer.state_dict())
         state = {
             "step": self.step, "episode": self.episode, "next_eval": self.next_eval,
             "next_ckpt": self.next_ckpt,
@@ -190,92 +192,118 @@ class Trainer:
             "lagrange": self.lagrange.state_dict(),
             "rng": self.rng.bit_generator.state,
             "env_rng": self.env.unwrapped.np_random.bit_generator.state,
-            "py_random": list(random.getstate()[1]), "py_random_pos": random.getstate()[2],
-            "np_global": _np_global_state(),
             "wall_seconds": self.wall_offset + (time.perf_counter() - self.t0),
         }
-        (tmp / "state.json").write_text(json.dumps(state))
+        save_training_state(tmp, self.agent, self.buffer, state)
         final = self.run_dir.commit_checkpoint(tmp, self.step, self.cfg.train.keep_checkpoints)
         self.run_dir.update_meta(last_checkpoint=final.name, env_steps=self.step)
         return final
 
-    def _restore(self) -> None:
-        ckpt = self.run_dir.latest_valid_checkpoint()
-        blob, state = load_checkpoint(self.agent, ckpt)
-        try:
-            with np.load(ckpt / "replay.npz") as replay:
-                self.buffer.load_state_dict({k: replay[k] for k in replay.files})
-        except (OSError, ValueError, KeyError) as exc:
-            raise CheckpointError(f"{ckpt}: replay cannot be loaded ({exc})") from None
-        torch.set_rng_state(blob["torch_rng"].cpu())  # map_location may have moved it
+    def _restore(self, ckpt: Path) -> None:
+        run = self.run_dir
+        run.clear_partials()
+        state = load_training_state(ckpt, self.agent, self.buffer)
+        episode_rows = run.checkpointed_rows(run.episodes_path, state["n_episode_rows"], ckpt)
+        eval_rows = run.checkpointed_rows(run.evals_path, state["n_eval_rows"], ckpt)
+        self.episode_rows, self.eval_rows = episode_rows, eval_rows
         self.lagrange.load_state_dict(state["lagrange"])
         self.rng.bit_generator.state = state["rng"]
         self.env.unwrapped.np_random.bit_generator.state = state["env_rng"]
-        random.setstate((3, tuple(state["py_random"]), state["py_random_pos"]))
-        _set_np_global_state(state["np_global"])
         for key in ("step", "episode", "next_eval", "next_ckpt"):
             setattr(self, key, state[key])
         self.wall_offset = state["wall_seconds"]
-        self.episode_rows = read_table(self.run_dir.episodes_path)[: state["n_episode_rows"]]
-        self.eval_rows = read_table(self.run_dir.evals_path)[: state["n_eval_rows"]]
-        self.optimum = json.loads((self.run_dir.path / "optimum.json").read_text())
-        self.run_dir.update_meta(status="running", resumed_from=ckpt.name)
+        self.optimum = json.loads((run.path / "optimum.json").read_text())
+        run.update_meta(status="running", resumed_from=ckpt.name)
+
+    def _stop(self, status: str, message: str) -> str:
+        """Record why the run stopped; a half-written checkpoint is removed first (it
+        also frees the space a full disk needs for meta.json)."""
+        self.run_dir.clear_partials()
+        try:
+            self.run_dir.update_meta(status=status, failure=message)
+        except OSError:
+            try:
+                self.run_dir.force_meta(status=status, failure=message)
+            except OSError as exc:
+                message += f" (meta.json could not be updated: {describe_os_error(exc)})"
+        return message
+
+    def _last_checkpoint_name(self) -> str:
+        last = self.run_dir.list_checkpoints()
+        return last[-1].name if last else "none (no checkpoint was written yet)"
 
     # ----- the loop ----------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        cfg, sac = self.cfg.train, self.cfg.sac
-        self.t0 = time.perf_counter()
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(self.run_dir.path / "tb"), purge_step=self.step or None)
-        bar = _progress(cfg, self.step)
-        tally = EpisodeTally(len(env_econ(self.env).prices))
+        self.t0 = time.perf_counter()
+        writer = bar = None
         try:
-            while self.step < cfg.total_steps:
-                if self.step < sac.learning_starts:
-                    action = self.rng.uniform(0.0, 1.0, size=self.env.action_space.shape)
-                else:
-                    action = self.agent.act(self.obs, deterministic=self.cfg.lagrange
-                                            .measure_every > 1 and self._moves_lambda())
-                next_obs, reward, terminated, truncated, info = self.env.step(
-                    action.astype(np.float32))
-                cost = self.lagrange.cost(info["broken"], info["attempts"])
-                self.buffer.add(self.obs, action, float(reward), cost, next_obs,
-                                terminated, truncated)
-                tally.add(info)
-                self.obs = next_obs
-                self.step += 1
-                bar.update(1)
-                due = self.agent.updates_due(self.step)
-                if due:  # schedules are functions of progress: a resumed run agrees
-                    self.agent.anneal((self.step - sac.learning_starts)
-                                      / max(1, cfg.total_steps - sac.learning_starts))
-                for _ in range(due):
-                    batch = self.buffer.sample(sac.batch_size)
-                    self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
-                if terminated or truncated:
-                    self._end_episode(tally, writer, bar)
-                    tally = EpisodeTally(len(env_econ(self.env).prices))
-                    self.obs, _ = self.env.reset()
-                    self.episode_start = self.step
+            writer = SummaryWriter(str(self.run_dir.path / "tb"), purge_step=self.step or None)
+            bar = _progress(self.cfg.train, self.step)
+            return self._train(writer, bar)
         except NonFiniteError as exc:
-            bar.close()
-            writer.close()
-            last = self.run_dir.list_checkpoints()
-            kept = last[-1].name if last else "none (no checkpoint was written yet)"
-            message = (f"training stopped at env step {self.step}: non-finite loss ({exc}); "
-                       f"last good checkpoint: {kept}")
-            self.run_dir.update_meta(status="failed", failure=message)
-            raise TrainingFailed(message) from None
-        bar.close()
+            raise TrainingFailed(self._stop("failed", (
+                f"training stopped at env step {self.step}: non-finite loss ({exc}); "
+                f"last good checkpoint: {self._last_checkpoint_name()}"))) from None
+        except KeyboardInterrupt:
+            self._stop("interrupted", f"interrupted at env step {self.step}")
+            raise RunInterrupted(self.run_dir.path) from None
+        except OSError as exc:
+            if not disk_error(exc):
+                raise
+            raise TrainingFailed(self._stop("failed", (
+                f"{self.run_dir.path}: cannot write ({describe_os_error(exc)}) at env step "
+                f"{self.step}; last good checkpoint: {self._last_checkpoint_name()}"))) from None
+        finally:
+            for closing in (bar, writer):
+                try:
+                    if closing is not None:
+                        closing.close()
+                except OSError:
+                    pass  # a full disk: the failure above is the one to report
+
+    def _train(self, writer, bar) -> dict[str, Any]:
+        """The loop: one screen, as the module docstring describes."""
+        cfg, sac = self.cfg.train, self.cfg.sac
+        tally = EpisodeTally(len(env_econ(self.env).prices))
+        while self.step < cfg.total_steps:
+            if self.obs is None:  # checkpoints hold the env before this reset
+                self.obs, _ = self.env.reset()
+            if self.step < sac.learning_starts:
+                action = self.rng.uniform(0.0, 1.0, size=self.env.action_space.shape)
+            else:
+                action = self.agent.act(self.obs, deterministic=self.cfg.lagrange
+                                        .measure_every > 1 and self._moves_lambda())
+            next_obs, reward, terminated, truncated, info = self.env.step(
+                action.astype(np.float32))
+            cost = self.lagrange.cost(info["broken"], info["attempts"])
+            self.buffer.add(self.obs, action, float(reward), cost, next_obs,
+                            terminated, truncated)
+            tally.add(info)
+            self.obs = next_obs
+            self.step += 1
+            kill_point("step")
+            bar.update(1)
+            due = self.agent.updates_due(self.step)
+            if due:  # schedules are functions of progress: a resumed run agrees
+                self.agent.anneal((self.step - sac.learning_starts)
+                                  / max(1, cfg.total_steps - sac.learning_starts))
+            for _ in range(due):
+                batch = self.buffer.sample(sac.batch_size)
+                self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
+            if terminated or truncated:
+                self._end_episode(tally, writer, bar)
+                tally = EpisodeTally(len(env_econ(self.env).prices))
+                self.obs = None
+                self.episode_start = self.step
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
         while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
             self.next_eval += cfg.eval_every
         self._checkpoint()
-        writer.close()
         self.run_dir.update_meta(status="finished", env_steps=self.step,
-                                 wall_seconds=self.eval_rows[-1]["wall_seconds"])
+                                 wall_seconds=self.eval_rows[-1]["wall_seconds"], failure=None)
         return self.eval_rows[-1]
 
     def _end_episode(self, tally: EpisodeTally, writer, bar) -> None:
@@ -305,8 +333,9 @@ class Trainer:
             self._evaluate(writer)
             self.next_eval += self.cfg.train.eval_every
         if self.step >= self.next_ckpt:
-            self._checkpoint()
+            # advanced first: the checkpoint must hold the schedule a resume continues
             self.next_ckpt += self.cfg.train.checkpoint_every
+            self._checkpoint()
 
     def _evaluate(self, writer) -> dict[str, Any]:
         cfg = self.cfg.train
@@ -332,28 +361,107 @@ def _progress(cfg, initial: int):
                 unit="step", dynamic_ncols=True, mininterval=0.5)
 
 
-def _np_global_state() -> dict[str, Any]:
-    name, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"keys": keys.tolist(), "pos": int(pos), "has_gauss": int(has_gauss),
-            "cached": float(cached)}
-
-
-def _set_np_global_state(s: dict[str, Any]) -> None:
-    np.random.set_state(("MT19937", np.array(s["keys"], dtype=np.uint32), s["pos"],
-                         s["has_gauss"], s["cached"]))
-
-
 def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run") -> dict:
-    """Train a new run of ``cfg`` into ``out`` (default ``runs/NAME-sSEED-HASH``)."""
+    """Train a new run of ``cfg`` into ``out`` (default ``runs/NAME-sSEED-HASH``).
+
+    Nothing appears at ``out`` until the run's config, meta and step-0 checkpoint are
+    written; a start that fails leaves nothing there."""
     if out is None:
         out = Path("runs") / f"{name}-s{cfg.train.seed}-{config_hash(cfg)}"
-    trainer = Trainer(cfg, RunDir.create(Path(out)))
+    run = RunDir.begin(Path(out))
+    try:
+        trainer = Trainer(cfg, run)
+    except BaseException as exc:
+        run.abandon()
+        if isinstance(exc, KeyboardInterrupt):
+            raise RunInterrupted(None) from None
+        if disk_error(exc):
+            raise RunDirError(f"{out}: the run could not be started ({describe_os_error(exc)});"
+                              " nothing was left there") from None
+        raise
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
 
 
 def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> dict:
-    """Continue a killed (or finished, with more ``train.total_steps``) run."""
-    run = RunDir.open(Path(run_dir))
-    cfg = load_config(run.path / "config.yaml", overrides)
-    trainer = Trainer(cfg, run, resume=True)
+    """Continue a killed run from its newest valid checkpoint, or a finished one whose
+    ``train.total_steps`` is raised (written back to the sealed record first). Any
+    other change is refused: a run with another config is another run."""
+    opened = open_run(run_dir, load_agent=False)
+    for message in opened.warnings:
+        warn(message)
+    cfg = opened.cfg
+    overrides = dict(overrides or {})
+    wanted = config_from_dict(to_dict(cfg), overrides)  # validates the values
+    changed = [k for k in overrides if k not in RESUME_KEYS
+               and _dotted(to_dict(wanted), k) != _dotted(to_dict(cfg), k)]
+    if changed:
+        raise ConfigError(
+            f"{opened.run.config_path}: --resume takes no --set that changes the run "
+            f"({', '.join(changed)}): a run with another config is a new run; continue "
+            f"this one's checkpoint as one with `robolabor train --resume {opened.run.path} "
+            f"--fork NEW_DIR --set ...`, or start afresh with `robolabor train "
+            f"{opened.run.config_path} --out NEW_DIR --set ...` (a resume may only raise "
+            "train.total_steps)")
+    _checkpointed_tables(opened)  # before anything is rewritten
+    steps = wanted.train.total_steps
+    if steps < cfg.train.total_steps:
+        raise ConfigError(f"{opened.run.config_path}: train.total_steps: a resume can only "
+                          f"extend the run ({cfg.train.total_steps} steps), got {steps}")
+    if steps > cfg.train.total_steps:
+        cfg = opened.run.extend_total_steps(cfg, steps)
+    runtime = config_from_dict(to_dict(cfg), {"train.progress": wanted.train.progress})
+    trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint)
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
+
+
+def fork_run(run_dir: str | Path, new_dir: str | Path,
+             overrides: dict[str, Any] | None = None) -> dict:
+    """Continue a run's newest valid checkpoint as a new run in ``new_dir`` with
+    ``overrides`` applied (any key but ``env.*``: the rows carried over were scored on
+    that task). The source is only read; the fork records where it came from
+    (``meta.json`` ``forked_from``) and appears, like any start, only once complete."""
+    opened = open_run(run_dir, load_agent=False)
+    for message in opened.warnings:
+        warn(message)
+    overrides = dict(overrides or {})
+    cfg = config_from_dict(to_dict(opened.cfg), overrides)
+    env_changed = [k for k in overrides if k.startswith("env.")
+                   and _dotted(to_dict(cfg), k) != _dotted(to_dict(opened.cfg), k)]
+    if env_changed:
+        raise ConfigError(f"--fork: {', '.join(env_changed)}: a fork continues the same task "
+                          "(its first rows were scored on it); train a new run for another")
+    episodes, evals = _checkpointed_tables(opened)
+    src, ckpt = opened.run, opened.checkpoint
+    run = RunDir.begin(Path(new_dir))
+    try:
+        shutil.copytree(ckpt, run.checkpoints / ckpt.name)
+        shutil.copy2(src.path / "optimum.json", run.path / "optimum.json")
+        write_table(run.episodes_path, episodes)
+        write_table(run.evals_path, evals)
+        digest = run.write_config(cfg)
+        kept = {k: opened.meta[k] for k in ("seed", "env_id", "encoder", "device")
+                if k in opened.meta}
+        run.update_meta(**kept, config_hash=digest, created=now_iso(), status="running",
+                        torch=torch.__version__, env_steps=int(opened.state["step"]),
+                        forked_from={"run_dir": str(src.path), "checkpoint": ckpt.name,
+                                     "config_hash": opened.meta.get("config_hash"),
+                                     "overrides": {k: str(v) for k, v in overrides.items()}})
+        trainer = Trainer(cfg, run, resume_from=run.checkpoints / ckpt.name)
+        run.publish()
+    except BaseException:
+        run.abandon()
+        raise
+    return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
+
+
+def _checkpointed_tables(opened) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows the chosen checkpoint recorded (an error if the tables hold fewer)."""
+    run, state = opened.run, opened.state
+    return (run.checkpointed_rows(run.episodes_path, state["n_episode_rows"], opened.checkpoint),
+            run.checkpointed_rows(run.evals_path, state["n_eval_rows"], opened.checkpoint))
+
+
+def _dotted(data: dict, key: str) -> Any:
+    for part in key.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
