@@ -37,6 +37,9 @@ class LoopConfig:
     eval_seed: int = spec(10_000, lo=0,
                           doc="first seed of the evaluation episodes: common random numbers "
                               "across checkpoints")
+    eval_fresh_episodes: bool = spec(False, doc="evaluate each checkpoint on its own, fresh "
+                                     "episodes (seeds eval_seed + step·eval_episodes) instead "
+                                     "of the common ones: the claim-4 negative control")
     checkpoint_every: int = spec(3_000, lo=1, doc="env steps between checkpoints")
     keep_checkpoints: int = spec(2, lo=1, doc="checkpoints kept on disk (oldest removed)")
     threads: int = spec(1, lo=1, hi=64, doc="torch intra-op threads")
