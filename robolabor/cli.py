@@ -314,10 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     from robolabor.schema import ConfigError
 
     args = build_parser().parse_args(argv)
-    from robolabor.econ import EconInputError, MacroConfigError
+    from robolabor.econ import EconInputError
 
     known: tuple[type[BaseException], ...] = (ConfigError, CheckpointError, RunDirError,
-                                              EconInputError, MacroConfigError, ValueError,
+                                              EconInputError, ValueError,
                                               FileNotFoundError)
     try:
         from robolabor.experiments.trainer import TrainingFailed

@@ -1,4 +1,4 @@
-"""The four claims (ECONOMICS.md §5): every verdict reached for every claim, or shown impossible."""
+"""The four claims: every verdict reached for every claim, or shown impossible."""
 
 import numpy as np
 import pytest

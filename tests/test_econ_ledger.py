@@ -1,4 +1,4 @@
-"""Per-window ledger (ECONOMICS.md §1): hand-computed numbers, the implied-wage fix, bad input."""
+"""Per-window ledger: hand-computed numbers, the implied-wage fix, bad input."""
 
 import dataclasses
 import time

@@ -1,4 +1,4 @@
-"""Customer pricing rules (ECONOMICS.md §3) and their identities."""
+"""Customer pricing rules and their identities."""
 
 import numpy as np
 import pytest

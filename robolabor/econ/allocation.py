@@ -1,4 +1,4 @@
-"""The spread over the human wage and its split between customer and platform (ECONOMICS.md §2).
+"""The spread over the human wage and its split between customer and platform.
 
 The split follows the customer's share of the productivity gain, ``ΔMPL_cust /
 ΔMPL_total``. Both deltas must come from *policy checkpoints evaluated with

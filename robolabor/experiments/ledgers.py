@@ -183,7 +183,8 @@ class PricedCheckpoint:
     step: int
     ledger: Ledger
     pricing: PricingLedger
-    good_by_type: np.ndarray  # (N, K) per-episode good units
+    good_by_type: np.ndarray    # (N, K) per-episode good units
+    broken_by_type: np.ndarray  # (N, K) per-episode broken units
     row: dict                 # means of the ledger and the pricing (``checkpoint_ledgers``)
 
 
@@ -286,7 +287,8 @@ def price_run(run_dir, pricing: str | None = None, eps_parity: float | None = No
         summary = _summary(row["step"], cfg.train.seed, led, priced, alloc, rule, eps, fee, d,
                            cust_val, DATA_VALUE_FILE if cust else "none")
         out.append(PricedCheckpoint(int(row["step"]), led, priced,
-                                    np.asarray(row["good_by_type_episodes"], float), summary))
+                                    np.asarray(row["good_by_type_episodes"], float),
+                                    np.asarray(row["broken_by_type_episodes"], float), summary))
         prev = led
     control = run.read_meta().get("control")
     return PricedRun(str(run.path), int(cfg.train.seed), cfg, task, rule, eps, fee, tuple(out),
