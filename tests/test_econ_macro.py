@@ -52,7 +52,7 @@ def test_example_configs_load(tmp_path):
     bad.write_text("monthz: 12\n")
     with pytest.raises(ConfigError, match="monthz"):
         load_scenario(bad)
-    with pytest.raises(ConfigError, match="path"):
+    with pytest.raises(ConfigError, match="scenario file not found"):
         load_scenario(tmp_path / "missing.yaml")
 
 

@@ -32,7 +32,7 @@ from robolabor.econ._checks import (
 )
 from robolabor.econ.allocation import Allocation
 from robolabor.econ.ledger import Ledger
-from robolabor.econ.output import unit_labor_cost
+from robolabor.econ.output import ulc_ratio, unit_labor_cost
 
 __all__ = ["PricingRule", "RULES", "PricingLedger", "price_windows"]
 
@@ -197,7 +197,8 @@ def price_windows(rule: str, ledger: Ledger | Mapping, allocation: Allocation,
     ulc_h = ledger.ulc_human_items
     ulc_r_real = unit_labor_cost(price * h, ledger.real_output)
     with np.errstate(invalid="ignore"):  # no priced output at all: ρ on real output is NaN
-        rho_real = ulc_r_real / ledger.ulc_human_real
+        rho_items = ulc_ratio(price * h, ledger.good, w_h, ledger.human_mp)
+        rho_real = ulc_ratio(price * h, ledger.real_output, w_h, ledger.human_real_output)
     cs_hour_signed = w_h - price
     cs_unit_signed = ulc_h - ulc_r
     return PricingLedger(
@@ -215,7 +216,7 @@ def price_windows(rule: str, ledger: Ledger | Mapping, allocation: Allocation,
         cs_per_unit_signed=cs_unit_signed,
         ulc_robot_items=ulc_r,
         ulc_human_items=ulc_h,
-        rho_ulc_items=ulc_r / ulc_h,
+        rho_ulc_items=rho_items,
         ulc_robot_real=ulc_r_real,
         ulc_human_real=ledger.ulc_human_real,
         rho_ulc_real=rho_real,

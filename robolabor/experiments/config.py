@@ -63,17 +63,25 @@ class RunConfig:
     econ: EconConfig = spec(default_factory=EconConfig)
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read a YAML config; ``overrides`` uses dotted keys (``{"train.seed": 3}``)."""
+def read_yaml_mapping(path: str | Path, what: str = "config file",
+                      top: str = "sections") -> dict:
+    """A YAML file whose top level is a mapping (``{}`` when empty); errors name the file."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+        raise ConfigError(f"{what} not found: {path}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections")
+        raise ConfigError(f"{path}: the top level must be a mapping of {top}")
+    return data
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a YAML config; ``overrides`` uses dotted keys (``{"train.seed": 3}``)."""
+    path = Path(path)
+    data = read_yaml_mapping(path)
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

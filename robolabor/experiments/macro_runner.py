@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import stats
 
 from robolabor.econ import (
@@ -60,16 +59,10 @@ def scenario_from_dict(data: dict, where: str = "scenario") -> Scenario:
 
 def load_scenario(path) -> Scenario:
     """Read a scenario YAML file (``configs/macro/*.yaml``) into a validated Scenario."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"path: no scenario file at {p}")
-    try:
-        data = yaml.safe_load(p.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{p}: the top level must be a mapping of scenario keys")
-    return scenario_from_dict(data, str(p))
+    from robolabor.experiments.config import read_yaml_mapping
+
+    data = read_yaml_mapping(path, "scenario file", "scenario keys")
+    return scenario_from_dict(data, str(path))
 
 
 def learning_curve_from_runs(run_dirs: Sequence) -> LearningCurve:
