@@ -1,10 +1,13 @@
 """Sector simulation: validation, the loop's accounting, speed."""
 
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from robolabor.econ import (
     EconInputError,
@@ -15,6 +18,7 @@ from robolabor.econ import (
     npv,
     simulate,
 )
+from robolabor.econ.macro import exposure_effects, market_wage_factor, without_robots
 from robolabor.experiments.macro_runner import load_scenario, scenario_from_dict
 from robolabor.schema import ConfigError
 
@@ -41,7 +45,7 @@ def test_scenario_validation_names_the_key(data, match):
 
 
 def test_example_configs_load(tmp_path):
-    for name in ("baseline", "tight_labor"):
+    for name in ("baseline", "tight_labor", "calibrated"):
         sc = load_scenario(CONFIGS / f"{name}.yaml")
         assert sc.name == name and sc.months == 120
     assert load_scenario(CONFIGS / "baseline.yaml") == Scenario()  # the file states the defaults
@@ -175,3 +179,30 @@ def test_several_dish_types_and_the_split_of_the_spread():
     below = dict(kw, mp_0=150.0, mp_inf=151.0)
     low = [simulate(Scenario(**below, s_plat=sp), seed=0) for sp in (0.3, 0.9)]
     assert (low[0].wage_parity < 1).all() and low[0].npv == pytest.approx(low[1].npv)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(0.01, 0.5), st.floats(0.0, 2.0), st.floats(0.8, 1.2), st.floats(0.2, 3.0),
+       st.floats(-2.0, 0.0))
+def test_market_wage_clears_the_local_labor_market(sigma, r, supply, eta, eps):
+    x = market_wage_factor(sigma, r, supply, eta, eps)
+    assert (1 - sigma) * x**eps + sigma * r == pytest.approx(supply * x**eta, rel=1e-9)
+
+
+def test_calibrated_scenario_reproduces_published_estimates():
+    """Acemoglu & Restrepo (2020): −0.2 pp employment-to-population and −0.42% wages per robot
+    per thousand workers; Graetz & Michaels (2018): +0.36 pp annual labor-productivity growth.
+    Measured against the no-robot counterfactual, within ±25%."""
+    sc = dataclasses.replace(load_scenario(CONFIGS / "calibrated.yaml"), n_establishments=20_000)
+    got = exposure_effects(simulate(sc, seed=0), simulate(without_robots(sc), seed=0))
+    for key, published in (("employment_rate_pp_per_robot", -0.2),
+                           ("wage_pct_per_robot", -0.42),
+                           ("labor_productivity_growth_pp", 0.36)):
+        assert abs(got[key] / published - 1) <= 0.25, (key, got[key])
+    # the mechanism: a stiffer rest of the market (less elastic labor demand) lowers wages more
+    stiff = dataclasses.replace(sc, labor_demand_elasticity=-0.1)
+    got_stiff = exposure_effects(simulate(stiff, seed=0), simulate(without_robots(stiff), seed=0))
+    assert got_stiff["wage_pct_per_robot"] < got["wage_pct_per_robot"]
+    with pytest.raises(EconInputError, match="no robots"):
+        base = simulate(without_robots(sc), seed=0)
+        exposure_effects(base, base)

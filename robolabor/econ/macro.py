@@ -47,7 +47,8 @@ from robolabor.econ.pricing import price_windows
 from robolabor.econ.wage_index import WageIndex
 
 __all__ = ["Scenario", "LearningCurve", "fit_learning_curve", "MacroResult", "simulate", "npv",
-           "npv_sensitivity", "macro_figure"]
+           "npv_sensitivity", "macro_figure", "market_wage_factor", "without_robots",
+           "exposure_effects"]
 
 
 def _f(default, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, doc=""):
@@ -74,7 +75,14 @@ class Scenario:
     inflation_annual: float = _f(0.02, -0.5, 1.0, doc="economy-wide price level growth")
     labor_supply_growth_annual: float = _f(0.0, -0.5, 0.5)
     labor_supply_elasticity: float = _f(1.0, 0, 100, lo_open=True)
+    labor_demand_elasticity: float = _f(0.0, -5, 0, doc="wage elasticity of the rest of the "
+                                        "local market's labor demand (0: fixed)")
     sector_labor_share: float = _f(0.1, 0, 1, doc="share of the local labor market in this sector")
+    employment_rate: float = _f(0.6, 0, 1, lo_open=True,
+                                doc="employment-to-population ratio at month 0")
+    worker_hours_per_month: float = _f(160.0, 0, 744, lo_open=True)
+    robot_hours_per_month: float = _f(730.0, 0, 744, lo_open=True,
+                                      doc="hours a robot is available in a month")
     wage_alpha: float = _f(0.1, 0, 1, lo_open=True, doc="EMA weight of a new market observation")
     human_mp: float = _f(60.0, 0, 1e5, lo_open=True, doc="items/h")
     human_mix: tuple[float, ...] = _f((1.0,), 0, 1e6,
@@ -216,7 +224,8 @@ _SERIES = ("month", "price_level", "market_wage", "wage_index", "real_wage", "ro
            "implied_wage", "wage_parity", "robot_price", "rho_ulc_items", "rho_ulc_real",
            "rho_hour", "adoption_share", "robot_output_share", "output", "human_hours",
            "robot_hours", "labor_demand_index", "unit_cost", "sector_price", "tfp",
-           "platform_revenue", "platform_cash_flow")
+           "platform_revenue", "platform_cash_flow", "employment_rate", "robots_per_1000_workers",
+           "real_market_wage", "labor_productivity")
 
 
 @dataclass(frozen=True)
@@ -253,6 +262,64 @@ class MacroResult:
 
 def _monthly(rate_annual: float) -> float:
     return (1.0 + rate_annual) ** (1.0 / 12.0) - 1.0
+
+
+def market_wage_factor(sigma: float, sector_hours: float, supply: float, eta_s: float,
+                       eps_d: float, iterations: int = 6) -> float:
+    """Market wage relative to its trend, ``x = m / trend``, clearing the local labor market:
+    ``(1 − σ)·x^ε_d + σ·r = s·x^η_s`` with σ the sector's share of employment at month 0,
+    r the sector's human hours relative to month 0, s the labor supply relative to month 0,
+    ε_d ≤ 0 the rest of the market's labor-demand elasticity and η_s > 0 the supply
+    elasticity. With ε_d = 0 this is ``x = ((1 − σ + σr)/s)^(1/η_s)``; otherwise Newton
+    steps on ``y = ln x`` from that point (the left side falls and the right rises in y,
+    so the root is unique). Employment then moves as ``s·x^η_s``."""
+    y = math.log(max(1.0 - sigma + sigma * sector_hours, 1e-12) / supply) / eta_s
+    if eps_d == 0.0:
+        return math.exp(y)
+    for _ in range(iterations):
+        a = (1.0 - sigma) * math.exp(eps_d * y)
+        d = a + sigma * sector_hours
+        f = math.log(d) - math.log(supply) - eta_s * y
+        y -= f / (eps_d * a / d - eta_s)
+    return math.exp(y)
+
+
+def without_robots(scenario: Scenario) -> Scenario:
+    """The counterfactual of a scenario: the same sector with no establishment adopting."""
+    return dataclasses.replace(scenario, adoption_innovation=0.0, adoption_imitation=0.0,
+                               initial_adoption=0.0)
+
+
+def exposure_effects(result: MacroResult, counterfactual: MacroResult) -> dict:
+    """The sector's robot effects measured as the empirical literature measures them,
+    against the counterfactual without robots, over the whole horizon (a long difference):
+
+    * per additional robot per thousand workers (exposure ``Δx = x_T − x_0``): the change in
+      the employment-to-population ratio, ``100·(Δer − Δer^c)/Δx`` percentage points, and in
+      the real market wage, ``100·(Δln w − Δln w^c)/Δx`` percent;
+    * the robots' contribution to annual labor-productivity growth in the sector (output
+      per human hour), ``100·(Δln LP − Δln LP^c)/years`` percentage points a year.
+    """
+    s, c = result.series, counterfactual.series
+    dx = float(s["robots_per_1000_workers"][-1] - s["robots_per_1000_workers"][0])
+    if dx <= 1e-9:
+        raise EconInputError("result: no robots were added; there is no exposure to measure")
+    years = (len(s["month"]) - 1) / 12.0
+
+    def change(series, key, log=False):
+        v = np.asarray(series[key], dtype=float)
+        return float(np.log(v[-1] / v[0]) if log else v[-1] - v[0])
+
+    return {
+        "robots_per_1000_workers_added": dx,
+        "employment_rate_pp_per_robot": 100.0 * (change(s, "employment_rate")
+                                                 - change(c, "employment_rate")) / dx,
+        "wage_pct_per_robot": 100.0 * (change(s, "real_market_wage", True)
+                                       - change(c, "real_market_wage", True)) / dx,
+        "labor_productivity_growth_pp": 100.0 * (change(s, "labor_productivity", True)
+                                                 - change(c, "labor_productivity", True)) / years,
+        "years": years,
+    }
 
 
 def robot_hour(sc: Scenario, mp_r: float, price_index: float, level: float, w_h: float):
@@ -381,9 +448,16 @@ def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
 
         # feedback: pass-through of real unit-cost changes; the wage answers labor demand
         index = max(1e-9, 1.0 + sc.price_pass_through * (unit_cost / level - uc_real0))
-        rel_demand = 1.0 - sc.sector_labor_share + sc.sector_labor_share * human_hours / human0
-        market = w_trend[t] * (rel_demand / supply[t]) ** (1.0 / sc.labor_supply_elasticity)
+        x = market_wage_factor(sc.sector_labor_share, human_hours / human0, supply[t],
+                               sc.labor_supply_elasticity, sc.labor_demand_elasticity)
+        market = w_trend[t] * x
         out["market_wage"][t] = market
+        out["real_market_wage"][t] = market / level
+        out["employment_rate"][t] = sc.employment_rate * x ** sc.labor_supply_elasticity
+        workers0 = human0 / sc.worker_hours_per_month / max(sc.sector_labor_share, 1e-12)
+        robots = robot_hours / (sc.robot_hours_per_month * sc.utilisation)
+        out["robots_per_1000_workers"][t] = 1000.0 * robots / workers0
+        out["labor_productivity"][t] = output / max(human_hours, 1e-12)
         wages.update(market, infl)
 
     series = {k: v for k, v in out.items()}
