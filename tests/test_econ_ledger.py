@@ -10,7 +10,7 @@ from robolabor.econ import EconInputError, Ledger, prototype_implied_wage, windo
 
 
 def classic_counts(speed, care):
-    """Expected counts per hour of the prototype's classic task (original-system.md §1.4)."""
+    """Expected counts per hour of the prototype's classic task."""
     r = 2.0 * (0.5 + 0.5 * speed) * (1.0 - 0.25 * care)
     attempts = 60.0 * (r + np.exp(-r))
     p_err = 0.02 + 0.12 * speed**1.2 * (1.0 - care) ** 1.5

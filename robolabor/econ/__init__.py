@@ -6,7 +6,8 @@ labor cost) → ``ledger`` (per-window accounts) → ``allocation`` (spread, reb
 capture) → ``pricing`` (what the customer pays, consumer surplus, unit labor cost
 on items and on real output) → ``claims`` (the four claims, with verdicts that can
 fail, their controls and power); ``wage_index`` (the human benchmark) and
-``macro`` (a sector simulation that uses all of the above) sit beside them.
+``macro`` (a sector simulation that uses all of the above) sit beside them, and
+``stats`` holds the one t-interval.
 Nothing here imports torch or the rest of robolabor.
 """
 

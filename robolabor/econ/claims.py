@@ -29,8 +29,9 @@ from scipy import stats
 from robolabor.econ._checks import EconInputError, as_float_array, per_window, save_figure, scalar
 from robolabor.econ.allocation import allocate
 from robolabor.econ.ledger import window_ledger
-from robolabor.econ.output import unit_labor_cost
+from robolabor.econ.output import ulc_ratio
 from robolabor.econ.pricing import PricingLedger
+from robolabor.econ.stats import mean_interval
 
 __all__ = ["VERDICTS", "ClaimResult", "claim_consumer_surplus", "claim_decomposition",
            "claim_revenue_by_perturbation", "claim_revenue_by_intervention",
@@ -320,11 +321,9 @@ def claim_revenue_by_intervention(base, faster, prices, damage_costs, human_wage
         tol = sla_tolerance(sla, sla_attempts)
     else:
         tol = scalar("err_tol", err_tol, sign=">=0")
-    q = float(stats.t.ppf(0.5 + conf / 2, df=n - 1))
 
     def ci(d):
-        m, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
-        return m, m - q * se, m + q * se
+        return mean_interval(d, conf)[:3]
 
     d_mp, d_err, d_c = l1.mp - l0.mp, l1.error_rate - l0.error_rate, a1.capture - a0.capture
     mp_m, mp_lo, mp_hi = ci(d_mp)
@@ -406,9 +405,7 @@ def _slope_ci(x, r, confidence):
     if r.shape[0] == 1:
         return ols_slope(x, r[0], confidence)
     slopes = np.array([ols_slope(x, row, confidence)[0] for row in r])
-    m, se = float(slopes.mean()), float(slopes.std(ddof=1) / np.sqrt(len(slopes)))
-    q = float(stats.t.ppf(0.5 + confidence / 2, df=len(slopes) - 1))
-    return m, m - q * se, m + q * se
+    return mean_interval(slopes, confidence)[:3]
 
 
 def claim_structural_deflation(rho_ulc, checkpoints=None, rho_hour=None,
@@ -440,8 +437,7 @@ def claim_structural_deflation(rho_ulc, checkpoints=None, rho_hour=None,
 
     mean_t = r.mean(axis=0)
     if n_seeds >= 2:
-        q = float(stats.t.ppf(0.5 + conf / 2, df=n_seeds - 1))
-        upper_t = mean_t + q * r.std(axis=0, ddof=1) / np.sqrt(n_seeds)
+        upper_t = mean_interval(r, conf, axis=0)[2]
     else:
         upper_t = mean_t
     slope, lo, hi = _slope_ci(x, r, conf)
@@ -621,7 +617,7 @@ def null_control_rate(cost, output, human_ulc, n_controls: int = 400, n_seeds: i
             raise EconInputError(f"cost, output: need matching pools of >= 2 episodes, got "
                                  f"{c.shape} and {y.shape}")
         idx = rng.integers(0, c.shape[0], size=(n_controls, n_checkpoints, episodes))
-        rho[:, j] = unit_labor_cost(c[idx].sum(axis=-1), y[idx].sum(axis=-1)) / h
+        rho[:, j] = ulc_ratio(c[idx].sum(axis=-1), y[idx].sum(axis=-1), h, 1.0)
     counts = dict.fromkeys(VERDICTS, 0)
     for r in rho:
         counts[claim_structural_deflation(r, confidence=confidence).verdict] += 1

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from robolabor.econ import (
     EconInputError,
@@ -39,6 +38,7 @@ from robolabor.econ import (
     macro_figure,
     simulate,
 )
+from robolabor.econ.stats import mean_interval
 from robolabor.experiments.runs import read_table, write_table
 from robolabor.experiments.sweep import get_backend
 from robolabor.schema import ConfigError, from_dict
@@ -89,9 +89,8 @@ def runs_wage_parity(runs) -> dict:
         v = np.array([float(np.mean(c.ledger.wage_parity)) for c in per])
     else:
         v = np.asarray(per[0].ledger.wage_parity, float)
-    m = float(v.mean())
-    half = float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v)))
-    return {"step": int(last), "mean": m, "ci": [m - half, m + half], "n": int(len(v))}
+    m, lo, hi, _ = mean_interval(v)
+    return {"step": int(last), "mean": m, "ci": [lo, hi], "n": int(len(v))}
 
 
 def scenario_from_runs(scenario: Scenario, runs) -> tuple[Scenario, LearningCurve]:
