@@ -254,6 +254,7 @@ def test_claim3_by_speed_intervention(short_runs):
     assert n["delta_mp"] > 0
     assert abs(n["delta_error_rate"]) < 0.02
     assert res.verdict in ("holds", "not_supported")
+    assert res.numbers["negative_control"] == "not_supported"  # the placebo: noise only
     if n["share_above_threshold"] == 1.0:
         assert res.verdict == "holds"
         assert n["delta_capture"] > 0

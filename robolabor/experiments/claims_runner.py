@@ -73,6 +73,7 @@ CLAIM3_PILOT_SD = 7.71
 CLAIM3_PILOT_SEED = 50_000
 CLAIM3_PAIRS = paired_sample_size(CLAIM3_EFFECT, CLAIM3_PILOT_SD)
 POSITIVE_CONTROL_SEED = 200_000
+PLACEBO_SEED = 300_000
 
 
 def load_policy(run_dir, checkpoint: str | None = None):
@@ -105,7 +106,8 @@ def _tally_arm(tallies, task):
 
 def claim_speed_intervention(run: PricedRun, episodes: int = CLAIM3_PAIRS,
                              slow_factor: float = 0.8, seed: int | None = None,
-                             checkpoint: str | None = None, policy=None) -> ClaimResult:
+                             checkpoint: str | None = None, policy=None,
+                             placebo: bool = True) -> ClaimResult:
     """Claim 3 by intervention on a run's final (or named) policy.
 
     ``faster`` is the run's deterministic policy; ``base`` the same policy with its speed
@@ -116,6 +118,10 @@ def claim_speed_intervention(run: PricedRun, episodes: int = CLAIM3_PAIRS,
     (``sla_tolerance(sla, attempts per episode × eval_episodes)``). The numbers add the
     power of the test for ``CLAIM3_EFFECT`` at the measured spread of the paired ΔC, and
     the change in C received as cash under the run's pricing rule.
+
+    With ``placebo`` the claim carries a negative control: the unchanged policy on fresh
+    seeds (``PLACEBO_SEED…``) taken as the "faster" arm against its own episodes, which
+    differs from them only by noise; the same test must come out ``not_supported``.
     """
     from robolabor.envs.params import iso_error_care
     from robolabor.experiments.rollout import run_episodes
@@ -145,15 +151,22 @@ def claim_speed_intervention(run: PricedRun, episodes: int = CLAIM3_PAIRS,
     first = run.config.train.eval_seed if seed is None else int(seed)
     t_fast = run_episodes(env, act, episodes, first)
     t_slow = run_episodes(env, slower, episodes, first)
+    t_placebo = run_episodes(env, act, episodes, PLACEBO_SEED) if placebo else None
     env.close()
     match = [c for c in run.checkpoints if c.step == ckpt_step] or list(run.checkpoints[-1:])
     s_plat = float(match[0].row["s_plat"]) if match else 1.0
     base, l_base = _tally_arm(t_slow, run.task)
     fast, l_fast = _tally_arm(t_fast, run.task)
     attempts = float(l_base.attempts.mean()) * run.config.train.eval_episodes
-    res = claim_revenue_by_intervention(base, fast, run.task.prices, run.task.damage_costs,
-                                        run.task.human_wage, s_plat, eps_parity=run.eps_parity,
-                                        sla=run.task.sla, sla_attempts=attempts)
+    def test(a, b):
+        return claim_revenue_by_intervention(a, b, run.task.prices, run.task.damage_costs,
+                                             run.task.human_wage, s_plat,
+                                             eps_parity=run.eps_parity, sla=run.task.sla,
+                                             sla_attempts=attempts)
+
+    res = test(base, fast)
+    if t_placebo is not None:
+        res = with_controls(res, negative=test(fast, _tally_arm(t_placebo, run.task)[0]))
     cash = []
     for led in (l_base, l_fast):
         alloc = allocate_ledger(led, 1.0 - s_plat, 1.0, run.eps_parity)
