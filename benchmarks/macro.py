@@ -8,7 +8,8 @@ import json
 import statistics
 import time
 
-from robolabor.econ import Scenario, load_scenario, simulate
+from robolabor.econ import Scenario, simulate
+from robolabor.experiments.macro_runner import load_scenario, scenario_from_dict
 
 
 def main() -> None:
@@ -24,7 +25,7 @@ def main() -> None:
 
     base = load_scenario(args.scenario).to_dict() if args.scenario else Scenario().to_dict()
     base.update(n_establishments=args.establishments, months=args.months)
-    sc = Scenario.from_dict(base)
+    sc = scenario_from_dict(base)
     times = []
     for r in range(args.repeats):
         t0 = time.perf_counter()

@@ -28,7 +28,7 @@ import numpy as np
 
 from robolabor.econ import claim_structural_deflation, ols_slope
 from robolabor.experiments.config import config_from_dict, load_config
-from robolabor.experiments.economics import checkpoint_ledgers
+from robolabor.experiments.ledgers import checkpoint_ledgers
 from robolabor.experiments.trainer import start_run
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "classic_state.yaml"
@@ -62,7 +62,7 @@ def analyse(rows: list[dict], eps_parity: float) -> dict:
     above = [r for r in rows if r["share_above_threshold"] == 1.0]
     pinned = all(abs(r["rho_hour"] - 1.0) < 1e-12 for r in above)
     steps = np.array([r["step"] for r in rows], dtype=float)
-    rho = np.array([r["rho_ulc"] for r in rows], dtype=float)
+    rho = np.array([r["rho_ulc_items"] for r in rows], dtype=float)
     out = {"n_checkpoints": len(rows), "n_above_parity": len(above),
            "rho_hour_pinned_at_1_above_parity": bool(above) and pinned,
            "rho_ulc_first": float(rho[0]), "rho_ulc_last": float(rho[-1]),
@@ -95,7 +95,7 @@ def figure(rows: list[dict], path: Path) -> Path:
     steps = [r["step"] for r in rows]
     fig, ax = plt.subplots(1, 2, figsize=(11, 4))
     ax[0].plot(steps, [r["mp"] for r in rows], "o-", label="MP_r (units/h)")
-    mp_h = rows[0]["human_wage"] / rows[0]["ulc_human"]
+    mp_h = rows[0]["human_wage"] / rows[0]["ulc_human_items"]
     ax[0].axhline(mp_h, color="grey", lw=0.5, label=f"MP_h = {mp_h:g}/h (human)")
     ax[0].set(xlabel="env steps", ylabel="units/h", title="Robot marginal product (eval)")
     a2 = ax[0].twinx()
@@ -104,7 +104,7 @@ def figure(rows: list[dict], path: Path) -> Path:
     ax[0].legend(loc="upper left", fontsize=8)
     a2.legend(loc="lower right", fontsize=8)
     ax[1].plot(steps, [r["rho_hour"] for r in rows], "o-", label="ρ_hour = P / w_h (prototype)")
-    ax[1].plot(steps, [r["rho_ulc"] for r in rows], "s-", label="ρ_ULC = ULC_r / ULC_h")
+    ax[1].plot(steps, [r["rho_ulc_items"] for r in rows], "s-", label="ρ_ULC = ULC_r / ULC_h")
     ax[1].axhline(1.0, color="k", lw=0.5)
     ax[1].set(xlabel="env steps", ylabel="ratio", title="Capped pricing: cost ratios")
     ax[1].legend(fontsize=8)
@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                                                                           cfg.econ.eps_parity),
               "figure": str(figure(rows, args.out / "prototype_corrected.png")),
               "checkpoints": [{k: r[k] for k in ("step", "mp", "error_rate", "wage_parity",
-                                                 "price", "rho_hour", "rho_ulc", "cs_per_hour",
+                                                 "price", "rho_hour", "rho_ulc_items",
+                                                 "cs_per_hour",
                                                  "cs_per_unit", "capture", "capture_realised")}
                               for r in rows]}
     if args.json:

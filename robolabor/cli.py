@@ -58,13 +58,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                             "or shift_state for the packaged default recipe) or --resume RUN_DIR")
         if args.seed is not None:
             overrides["train.seed"] = args.seed
+        cfg = load_config(args.config, overrides)
         if args.frozen_control:
-            from robolabor.experiments.economics import frozen_control_run
+            from robolabor.experiments.controls import start_frozen_control
 
-            result = frozen_control_run(args.config, args.out, seed=overrides.pop(
-                "train.seed", 0), overrides=overrides)
+            result = start_frozen_control(cfg, args.out)
         else:
-            cfg = load_config(args.config, overrides)
             result = start_run(cfg, args.out, name=Path(args.config).stem)
     _print(result, args.json)
     return 0
@@ -147,7 +146,8 @@ MIN_CLAIM_EPISODES = 10  # fewer evaluation episodes per checkpoint: claims warn
 
 
 def cmd_claims(args: argparse.Namespace) -> int:
-    from robolabor.experiments.economics import claims_for_runs, write_claims_report
+    from robolabor.experiments.claims_report import write_claims_report
+    from robolabor.experiments.claims_runner import CLAIM3_PAIRS, claims_for_runs
     from robolabor.experiments.runs import open_run, warn
 
     warnings = []
@@ -156,11 +156,13 @@ def cmd_claims(args: argparse.Namespace) -> int:
             MIN_CLAIM_EPISODES)
     for message in warnings:
         warn(message)
-    result = claims_for_runs(args.run_dirs, pricing=args.pricing, control_dirs=args.control,
-                             intervention_episodes=args.intervention_episodes)
+    pairs = args.intervention_episodes or CLAIM3_PAIRS
+    result, runs = claims_for_runs(args.run_dirs, pricing=args.pricing,
+                                   control_dirs=args.control, intervention_episodes=pairs,
+                                   n_null_controls=args.null_controls)
     result["warnings"] = warnings
-    out = Path(args.out or Path(args.run_dirs[0]).parent / f"claims-{args.pricing}")
-    paths = write_claims_report(result, out)
+    out = Path(args.out or Path(args.run_dirs[0]).parent / f"claims-{result['pricing']}")
+    paths = write_claims_report(result, runs, out)
     print(Path(paths["json" if args.json else "markdown"]).read_text())
     return 0
 
@@ -268,7 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override a config value, e.g. --set sac.batch_size=128")
     t.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     t.add_argument("--frozen-control", action="store_true",
-                   help="the negative control for `claims`: same pipeline, no learning")
+                   help="the negative control for `claims`: same pipeline, no learning, "
+                        "each checkpoint evaluated on fresh episodes")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -311,11 +314,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cl = sub.add_parser("claims", help="test the four economic claims on real runs")
     cl.add_argument("run_dirs", nargs="+", help="training runs (several seeds)")
-    cl.add_argument("--pricing", default="capped", choices=("capped", "split"))
+    cl.add_argument("--pricing", default=None, choices=("capped", "split"),
+                    help="pricing rule (default: the runs' econ.pricing)")
     cl.add_argument("--control", nargs="*", default=None,
-                    help="negative-control runs (frozen policy) for claim 4")
-    cl.add_argument("--intervention-episodes", type=int, default=400,
-                    help="paired episodes per arm of claim 3's speed intervention")
+                    help="negative-control runs (train --frozen-control) for claim 4")
+    cl.add_argument("--intervention-episodes", type=int, default=None,
+                    help="paired episodes per arm of claim 3's speed intervention (default: "
+                         "the library's pre-registered CLAIM3_PAIRS, from its power analysis)")
+    cl.add_argument("--null-controls", type=int, default=400,
+                    help="simulated negative controls for claim 4's false-positive rate")
     cl.add_argument("--out", default=None, help="report folder (default beside the runs)")
     cl.add_argument("--json", action="store_true")
     cl.set_defaults(func=cmd_claims)
@@ -358,13 +365,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from robolabor.econ import EconInputError, MacroConfigError
+    from robolabor.econ import EconInputError
     from robolabor.errors import describe_os_error, disk_error
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, EconInputError, MacroConfigError) as exc:
+    except (UserError, EconInputError) as exc:
         if args.debug:
             raise
         print(f"robolabor: error: {exc}", file=sys.stderr)

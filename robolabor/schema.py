@@ -128,6 +128,10 @@ def _looks_numeric(text: str) -> bool:
 
 
 def _check_range(value: Any, meta: Mapping, path: str) -> None:
+    if isinstance(value, list | tuple):  # a range on a list field applies to each item
+        for i, v in enumerate(value):
+            _check_range(v, meta, f"{path}[{i}]")
+        return
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         raise ConfigError(f"{path}: must be one of {list(choices)}, got {value!r}")

@@ -328,10 +328,13 @@ def test_claims_command_with_control(tiny_config, tmp_path, capsys):
                  "--json"]) == 0
     claims = json.loads(capsys.readouterr().out)["claims"]
     verdicts = {"holds", "holds_by_construction", "not_supported", "fails"}
-    assert {"claim1_per_hour", "claim2", "claim3", "claim4", "claim4_control"} <= set(claims)
+    assert {"claim1_per_hour", "claim1_per_item", "claim1_per_real_output", "claim2", "claim3",
+            "claim4_items", "claim4_laspeyres", "claim4_tornqvist",
+            "claim4_negative_control_laspeyres"} <= set(claims)
     assert all(c["verdict"] in verdicts for c in claims.values())
     assert claims["claim1_per_hour"]["verdict"] == "fails"  # split charges above w_h per hour
-    assert claims["claim4_control"]["verdict"] == "not_supported"  # a frozen policy
+    assert claims["claim4_negative_control_laspeyres"]["verdict"] == "not_supported"  # frozen
+    assert claims["claim4_laspeyres"]["numbers"]["negative_control"] == "not_supported"
     assert (tmp_path / "claims" / "claims.png").is_file()
     assert json.loads((control / "meta.json").read_text())["control"] == "frozen"
 

@@ -1,4 +1,4 @@
-"""Spread allocation and paired ΔMPL (ECONOMICS.md §2)."""
+"""Spread allocation and paired ΔMPL."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The four claims (ECONOMICS.md §5): every verdict reached for every claim, or shown impossible."""
+"""The four claims: every verdict reached for every claim, or shown impossible."""
 
 import numpy as np
 import pytest
@@ -21,6 +21,12 @@ from robolabor.econ import (
     ols_slope,
     price_windows,
     window_ledger,
+)
+from robolabor.econ.claims import (
+    null_control_rate,
+    paired_power,
+    paired_sample_size,
+    with_controls,
 )
 
 
@@ -77,27 +83,27 @@ def test_claim1_per_hour_capped_never_fails(g, err, w_h, fee, s_cust):
 
 # ------------------------------------------------------------------ claim 1, per unit
 
-def test_claim1_per_unit_holds_by_construction_with_value_consistent_benchmark():
+def test_claim1_per_item_holds_by_construction_with_value_consistent_benchmark():
     for rule in ("capped", "split"):
-        r = claim_consumer_surplus(priced(rule, GOOD, BROKEN), "per_unit")
+        r = claim_consumer_surplus(priced(rule, GOOD, BROKEN), "per_item")
         assert r.verdict == "holds_by_construction"
 
 
-def test_claim1_per_unit_holds_empirically_otherwise():
+def test_claim1_per_item_holds_empirically_otherwise():
     # p = 0.5 > ULC_h = 0.3, yet a fast robot with s_plat = 0 is still cheaper per unit
-    r = claim_consumer_surplus(priced("split", [100.0], [0.0], price=0.5, s_cust=1.0), "per_unit")
+    r = claim_consumer_surplus(priced("split", [100.0], [0.0], price=0.5, s_cust=1.0), "per_item")
     assert r.verdict == "holds"
 
 
-def test_claim1_per_unit_fails_with_counterexample():
-    r = claim_consumer_surplus(priced("split", [30.0], [0.0], price=1.0, s_cust=0.0), "per_unit")
+def test_claim1_per_item_fails_with_counterexample():
+    r = claim_consumer_surplus(priced("split", [30.0], [0.0], price=1.0, s_cust=0.0), "per_item")
     assert r.verdict == "fails"
-    assert r.counterexample["ulc_robot"] == pytest.approx(1.0)
-    assert r.counterexample["ulc_human"] == pytest.approx(0.3)
+    assert r.counterexample["ulc_robot_items"] == pytest.approx(1.0)
+    assert r.counterexample["ulc_human_items"] == pytest.approx(0.3)
 
 
-def test_claim1_per_unit_not_supported_without_output():
-    r = claim_consumer_surplus(priced("capped", [0.0, 0.0], [5.0, 1.0]), "per_unit")
+def test_claim1_per_item_not_supported_without_output():
+    r = claim_consumer_surplus(priced("capped", [0.0, 0.0], [5.0, 1.0]), "per_item")
     assert r.verdict == "not_supported"
 
 
@@ -167,6 +173,9 @@ def test_claim3_perturbation_cannot_fail(g, err, w_h, p, c, s_plat, factor):
     assert r.verdict in ("holds_by_construction", "not_supported")
 
 
+SLA = {"sla": 0.04, "sla_attempts": 3000}  # quality tolerance 1.96·√(0.04·0.96/3000) ≈ 0.007
+
+
 def _episodes(mp, err, n=30, seed=0, hours=1.0):
     """Paired evaluation episodes with common random numbers (same seed ⇒ same noise)."""
     z = np.random.default_rng(seed).normal(0, 1, n)
@@ -176,7 +185,7 @@ def _episodes(mp, err, n=30, seed=0, hours=1.0):
 
 def test_claim3_intervention_holds():
     r = claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.02),
-                                      0.3, 1.0, 18.0, s_plat=0.65)
+                                      0.3, 1.0, 18.0, s_plat=0.65, **SLA)
     assert r.verdict == "holds" and r.numbers["delta_capture_ci"][0] > 0
 
 
@@ -187,7 +196,7 @@ def test_claim3_intervention_fails_when_speed_comes_with_a_cheaper_mix():
     fast = {"good": np.column_stack([np.full(n, 100.0), np.full(n, 10.0)]),
             "broken": np.column_stack([np.full(n, 2.0), np.full(n, 0.2)]), "hours": 1.0}
     fast["good"] = fast["good"] + np.linspace(0, 1, n)[:, None]  # not a constant difference
-    r = claim_revenue_by_intervention(base, fast, [0.2, 1.0], [1.0, 1.0], 18.0, s_plat=1.0)
+    r = claim_revenue_by_intervention(base, fast, [0.2, 1.0], [1.0, 1.0], 18.0, s_plat=1.0, **SLA)
     assert r.verdict == "fails"
     assert r.counterexample["mp_faster"] > r.counterexample["mp_base"]
     assert r.counterexample["capture_faster"] < r.counterexample["capture_base"]
@@ -196,15 +205,15 @@ def test_claim3_intervention_fails_when_speed_comes_with_a_cheaper_mix():
 def test_claim3_intervention_not_supported_when_premise_fails_or_no_effect():
     # error rate not fixed
     r = claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.06),
-                                      0.3, 1.0, 18.0, 0.65)
+                                      0.3, 1.0, 18.0, 0.65, **SLA)
     assert r.verdict == "not_supported" and "error" in r.detail
     # MP not raised
     r = claim_revenue_by_intervention(_episodes(100, 0.02), _episodes(100, 0.02, seed=1),
-                                      0.3, 1.0, 18.0, 0.65)
+                                      0.3, 1.0, 18.0, 0.65, **SLA)
     assert r.verdict == "not_supported" and "premise" in r.detail
     # far below parity: C is 0 in both arms
     r = claim_revenue_by_intervention(_episodes(30, 0.02), _episodes(40, 0.02),
-                                      0.3, 1.0, 18.0, 0.65)
+                                      0.3, 1.0, 18.0, 0.65, **SLA)
     assert r.verdict == "not_supported"
 
 
@@ -213,15 +222,59 @@ def test_claim3_intervention_is_never_by_construction():
     base = {"good": np.full(5, 95.0), "broken": np.full(5, 1.0), "hours": 1.0}
     fast = {"good": np.full(5, 105.0) + np.arange(5) * 0.01,
             "broken": (np.full(5, 105.0) + np.arange(5) * 0.01) / 95.0, "hours": 1.0}
-    assert claim_revenue_by_intervention(base, fast, 0.3, 1.0, 18.0, 0.65).verdict == "holds"
+    assert claim_revenue_by_intervention(base, fast, 0.3, 1.0, 18.0, 0.65, **SLA).verdict == "holds"
+
+
+def test_claim3_quality_tolerance_comes_from_the_sla_interval():
+    r = claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.02), 0.3, 1.0, 18.0,
+                                      0.65, **SLA)
+    assert r.numbers["err_tol"] == pytest.approx(1.959964 * np.sqrt(0.04 * 0.96 / 3000), rel=1e-6)
+    # a difference of 0.005 is inside the SLA's interval on 3000 items, outside it on 30000
+    assert claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.025), 0.3, 1.0,
+                                         18.0, 0.65, **SLA).verdict == "holds"
+    r = claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.025), 0.3, 1.0, 18.0,
+                                      0.65, sla=0.04, sla_attempts=30_000)
+    assert r.verdict == "not_supported" and "quality" in r.detail
+    with pytest.raises(EconInputError, match="err_tol"):
+        claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(105, 0.02), 0.3, 1.0, 18.0,
+                                      0.65)
+
+
+def test_power_and_sample_size():
+    # normal approximation: ((1.95996 + 0.84162)·7.1/1)² = 395.7; the t-test needs a bit more
+    n = paired_sample_size(1.0, 7.1)
+    assert 396 <= n <= 399
+    assert paired_power(n, 1.0, 7.1) >= 0.8 > paired_power(n - 1, 1.0, 7.1)
+    assert paired_power(64, 1.0, 7.1) == pytest.approx(0.20, abs=0.01)  # Φ(8/7.1 − 1.96)
+    # a simulated paired test rejects at about the stated power
+    rng = np.random.default_rng(0)
+    d = rng.normal(1.0, 7.1, size=(2000, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / np.sqrt(n))
+    assert abs(np.mean(np.abs(t) > 1.966) - 0.8) < 0.03
+
+
+def test_null_controls_reject_at_about_their_level_and_controls_downgrade():
+    rng = np.random.default_rng(1)
+    cost, out = np.full(300, 36.0), rng.normal(500, 40, 300)
+    res = null_control_rate(cost, out, 0.075, n_controls=300, seed=2)
+    assert res["false_positive_rate"] <= 0.05 + 2 * res["mc_se"] + 0.02
+    assert sum(res["verdicts"].values()) == 300
+    learn = claim_structural_deflation(_learning(), CK)
+    assert learn.verdict == "holds"
+    bad = with_controls(learn, negative=claim_structural_deflation(_learning(), CK))
+    assert bad.verdict == "not_supported" and bad.numbers["verdict_before_controls"] == "holds"
+    ok = with_controls(learn, negative=claim_structural_deflation(
+        0.8 + np.random.default_rng(2).normal(0, 0.02, (5, CK.shape[0])), CK), positive=learn)
+    assert ok.verdict == "holds" and ok.numbers["negative_control"] == "not_supported"
 
 
 def test_claim3_intervention_input_errors():
     with pytest.raises(EconInputError, match="faster"):
-        claim_revenue_by_intervention(_episodes(95, 0.02), {"good": [1.0]}, 0.3, 1.0, 18.0, 0.5)
+        claim_revenue_by_intervention(_episodes(95, 0.02), {"good": [1.0]}, 0.3, 1.0, 18.0, 0.5,
+                                      **SLA)
     with pytest.raises(EconInputError, match="faster"):
         claim_revenue_by_intervention(_episodes(95, 0.02), _episodes(95, 0.02, n=10),
-                                      0.3, 1.0, 18.0, 0.5)
+                                      0.3, 1.0, 18.0, 0.5, **SLA)
 
 
 # ------------------------------------------------------------------ claim 4

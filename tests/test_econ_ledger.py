@@ -1,4 +1,4 @@
-"""Per-window ledger (ECONOMICS.md §1): hand-computed numbers, the implied-wage fix, bad input."""
+"""Per-window ledger: hand-computed numbers, the implied-wage fix, bad input."""
 
 import dataclasses
 import time
@@ -10,7 +10,7 @@ from robolabor.econ import EconInputError, Ledger, prototype_implied_wage, windo
 
 
 def classic_counts(speed, care):
-    """Expected counts per hour of the prototype's classic task (original-system.md §1.4)."""
+    """Expected counts per hour of the prototype's classic task."""
     r = 2.0 * (0.5 + 0.5 * speed) * (1.0 - 0.25 * care)
     attempts = 60.0 * (r + np.exp(-r))
     p_err = 0.02 + 0.12 * speed**1.2 * (1.0 - care) ** 1.5
@@ -35,7 +35,7 @@ def test_classic_optimum_matches_prototype_table_and_fix():
     assert proto - led.implied_wage[0] == pytest.approx(1.0 * p_err * broken, rel=1e-9)
     assert led.profit_per_hour[0] == pytest.approx(led.implied_wage[0] - 0.10)
     assert led.productivity_parity[0] == pytest.approx(102.69 / 60, abs=1e-3)
-    assert led.ulc_human[0] == pytest.approx(0.30)
+    assert led.ulc_human_items[0] == pytest.approx(0.30)
 
 
 def test_two_dish_types_by_hand():
@@ -63,7 +63,7 @@ def test_vectorised_fractional_and_zero_attempts():
     assert led.wage_parity[1] == pytest.approx(led.implied_wage[1] / 20.0)
     assert set(led.to_dict()) >= {"attempts", "good", "broken", "hours", "mp", "error_rate",
                                   "implied_wage", "operating_cost_per_hour", "profit_per_hour",
-                                  "profit", "wage_parity", "productivity_parity", "ulc_human"}
+                                  "profit", "wage_parity", "productivity_parity", "ulc_human_items"}
     assert all(v.shape == (3,) for v in led.to_dict().values())
     assert led.mean()["mp"] == pytest.approx(led.mp.mean())
     with pytest.raises(dataclasses.FrozenInstanceError):

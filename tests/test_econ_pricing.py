@@ -1,4 +1,4 @@
-"""Customer pricing rules (ECONOMICS.md §3) and their identities."""
+"""Customer pricing rules and their identities."""
 
 import numpy as np
 import pytest
@@ -30,9 +30,9 @@ def test_split_at_classic_optimum_by_hand():
     assert p.platform_margin[0] == pytest.approx(18.0 + c - 0.1)
     assert p.cs_per_hour[0] == 0.0 and p.cs_per_hour_signed[0] == pytest.approx(-c)
     assert p.rho_hour[0] == pytest.approx((18.0 + c) / 18.0)  # > 1 per hour ...
-    assert p.ulc_robot[0] == pytest.approx((18.0 + c) / 102.6934)
-    assert p.rho_ulc[0] == pytest.approx((18.0 + c) / 102.6934 / 0.3)  # ... < 1 per unit
-    assert p.rho_ulc[0] < 1 and p.cs_per_unit[0] > 0
+    assert p.ulc_robot_items[0] == pytest.approx((18.0 + c) / 102.6934)
+    assert p.rho_ulc_items[0] == pytest.approx((18.0 + c) / 102.6934 / 0.3)  # ... < 1 per unit
+    assert p.rho_ulc_items[0] < 1 and p.cs_per_unit[0] > 0
     assert p.guarantees == RULES["split"].guarantees
 
 
@@ -42,7 +42,7 @@ def test_capped_pins_price_at_human_wage_and_leaves_capture_unrealised():
     assert p.capture_realised[0] == 0.0
     assert p.capture_unrealised[0] == pytest.approx(a.capture[0])
     assert p.customer_gain[0] == pytest.approx(a.spread_value[0])  # all of SV, not R
-    assert p.rho_ulc[0] == pytest.approx(60 / 102.6934)
+    assert p.rho_ulc_items[0] == pytest.approx(60 / 102.6934)
 
 
 def test_below_parity_and_in_the_band():
@@ -61,9 +61,9 @@ def test_capped_base_fee_and_zero_output():
     _, _, p = priced("capped", [40.0], [0.0], fee=2.0)
     assert p.price[0] == pytest.approx(14.0)
     _, _, p = priced("capped", [0.0], [5.0], fee=1.0)  # nothing good, still a fee
-    assert p.price[0] == 1.0 and p.ulc_robot[0] == np.inf
+    assert p.price[0] == 1.0 and p.ulc_robot_items[0] == np.inf
     _, _, p = priced("capped", [0.0], [5.0])
-    assert p.price[0] == 0.0 and p.ulc_robot[0] == 0.0
+    assert p.price[0] == 0.0 and p.ulc_robot_items[0] == 0.0
 
 
 def test_bad_rule_and_mismatched_inputs():
@@ -145,7 +145,7 @@ def test_per_unit_cost_never_above_human_when_benchmark_is_value_consistent(
     g, b, h = _arrays(ws)
     w_h = markup * price * mp_h
     _, _, p = priced(rule, g, b, w_h, price, damage, s_cust, h, mp_h=mp_h, eps=eps)
-    assert (p.ulc_robot <= p.ulc_human * (1 + 1e-9)).all()
+    assert (p.ulc_robot_items <= p.ulc_human_items * (1 + 1e-9)).all()
 
 
 def test_per_unit_claim_needs_the_value_consistent_benchmark():
@@ -153,6 +153,6 @@ def test_per_unit_claim_needs_the_value_consistent_benchmark():
     for rule in RULES:
         _, _, p = priced(rule, [30.0], [0.0], price=1.0, s_cust=0.0)
         if rule == "split":
-            assert p.ulc_robot[0] == pytest.approx(1.0) and p.rho_ulc[0] > 1
+            assert p.ulc_robot_items[0] == pytest.approx(1.0) and p.rho_ulc_items[0] > 1
         else:
-            assert p.ulc_robot[0] == pytest.approx(0.6) and p.rho_ulc[0] > 1
+            assert p.ulc_robot_items[0] == pytest.approx(0.6) and p.rho_ulc_items[0] > 1

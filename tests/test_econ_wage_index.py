@@ -1,4 +1,4 @@
-"""Wage index (ECONOMICS.md §4): EMA on nominal data, real through the cumulative price level."""
+"""Wage index: EMA on nominal data, real through the cumulative price level."""
 
 import numpy as np
 import pytest

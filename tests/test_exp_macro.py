@@ -61,12 +61,54 @@ def test_learning_curve_fitted_from_runs(tmp_path):
     assert curve.unit == "env_steps"
     assert curve.mp_inf == pytest.approx(110, abs=1.0)
     assert curve.tau == pytest.approx(5000, rel=0.1)
-    summary = run_macro(tiny_scenario(tmp_path / "s.yaml"), tmp_path / "out", run_dirs=runs)
+
+
+def shift_runs(root, n=3):
+    """Shift-task run directories (plates, glasses, pots) whose evaluations learn: MP rises
+    to ~250 items/h with per-type counts and breakage, 10 episodes of 2 h per checkpoint."""
+    from robolabor.experiments.config import config_from_dict, config_hash, dump_config
+
+    rng = np.random.default_rng(0)
+    dirs = []
+    for s in range(n):
+        d = root / f"shift{s}"
+        d.mkdir()
+        cfg = config_from_dict({"train": {"seed": s}})
+        (d / "config.yaml").write_text(dump_config(cfg))
+        (d / "meta.json").write_text(json.dumps({"seed": s, "config_hash": config_hash(cfg)}))
+        rows = []
+        for step in range(2000, 20_001, 2000):
+            level = 250 - 60 * np.exp(-step / 6000)
+            good = np.column_stack([rng.normal(level * 1.2, 8, 10), rng.normal(level * 0.5, 5, 10),
+                                    rng.normal(level * 0.3, 3, 10)])
+            broken = good * np.array([0.02, 0.09, 0.01])
+            rows.append({"step": step, "mp": float(good.sum(1).mean() / 2),
+                         "good_by_type_episodes": good.tolist(),
+                         "broken_by_type_episodes": broken.tolist(),
+                         "hours_episodes": [2.0] * 10, "operating_cost_episodes": [0.2] * 10})
+        write_table(d / "evals.parquet", rows)
+        dirs.append(d)
+    return dirs
+
+
+def test_macro_fitted_to_runs_reproduces_their_wage_parity(tmp_path):
+    runs = shift_runs(tmp_path)
+    sc = tiny_scenario(tmp_path / "s.yaml", pricing_rule="split")
+    summary = run_macro(sc, tmp_path / "out", run_dirs=runs)
+    parity = summary["runs_wage_parity"]
+    assert parity["n"] == 3 and parity["step"] == 20_000 and parity["mean"] > 1.05
+    lo, hi = parity["ci"]
+    assert lo <= summary["month0_wage_parity"] <= hi
+    a = summary["assumptions"]
+    assert a["output_prices"] == [0.075, 0.1, 0.225] and a["human_mp"] == 240.0
+    assert a["initial_env_steps"] == 20_000 and a["error_rates"][1] == pytest.approx(0.09 / 1.09)
     assert summary["learning_curve"]["source"] == "fitted to training runs"
-    assert summary["learning_curve"]["mp_inf"] == pytest.approx(curve.mp_inf)
-    rows = read_table(tmp_path / "out" / "macro.parquet")
-    # month m is 10 000 env steps (the default), so the robot is near mp_inf after a year
-    assert rows[12]["robot_mp"] == pytest.approx(curve(120_000), rel=1e-9)
+    # above parity the platform's share of the spread changes NPV
+    other = run_macro(tiny_scenario(tmp_path / "t.yaml", pricing_rule="split", s_plat=0.2),
+                      tmp_path / "out2", run_dirs=runs)
+    assert other["month0_wage_parity"] == pytest.approx(summary["month0_wage_parity"])
+    assert abs(other["npv"]["base_case"] - summary["npv"]["base_case"]) > 0.05 * abs(
+        summary["npv"]["base_case"])
 
 
 def test_learning_curve_needs_evaluations(tmp_path):

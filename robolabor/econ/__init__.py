@@ -1,10 +1,14 @@
-"""Labor economics of a robot, in pure numpy (ECONOMICS.md).
+"""Labor economics of a robot, in pure numpy (formulas in each docstring; an overview in
+docs/economics.md).
 
-``ledger`` (per-window accounts) → ``allocation`` (spread, rebate, capture) →
-``pricing`` (what the customer pays, consumer surplus, unit labor cost) →
-``claims`` (the four claims, with verdicts that can fail); ``wage_index`` (the
-human benchmark) and ``macro`` (a sector simulation) sit beside them. Nothing
-here imports torch or the rest of robolabor.
+``output`` (real output: Laspeyres and chained Törnqvist quantity indexes, unit
+labor cost) → ``ledger`` (per-window accounts) → ``allocation`` (spread, rebate,
+capture) → ``pricing`` (what the customer pays, consumer surplus, unit labor cost
+on items and on real output) → ``claims`` (the four claims, with verdicts that can
+fail, their controls and power); ``wage_index`` (the human benchmark) and
+``macro`` (a sector simulation that uses all of the above) sit beside them, and
+``stats`` holds the one t-interval.
+Nothing here imports torch or the rest of robolabor.
 """
 
 from robolabor.econ._checks import EconInputError, save_figure
@@ -33,15 +37,22 @@ from robolabor.econ.claims import (
 from robolabor.econ.ledger import Ledger, prototype_implied_wage, window_ledger
 from robolabor.econ.macro import (
     LearningCurve,
-    MacroConfigError,
     MacroResult,
     Scenario,
     fit_learning_curve,
-    load_scenario,
     macro_figure,
     npv,
     npv_sensitivity,
     simulate,
+)
+from robolabor.econ.output import (
+    human_real_output,
+    laspeyres_index,
+    laspeyres_quantity,
+    tornqvist_index,
+    tornqvist_quantity,
+    ulc_ratio,
+    unit_labor_cost,
 )
 from robolabor.econ.pricing import RULES, PricingLedger, PricingRule, price_windows
 from robolabor.econ.wage_index import (
@@ -62,6 +73,7 @@ __all__ = [
     "random_walk_wages", "indexed_prices", "VERDICTS", "ClaimResult", "claim_consumer_surplus",
     "claim_decomposition", "claim_revenue_by_perturbation", "claim_revenue_by_intervention",
     "claim_structural_deflation", "check_pricing_claims", "mann_kendall", "ols_slope",
-    "claims_figure", "MacroConfigError", "Scenario", "load_scenario", "LearningCurve",
+    "claims_figure", "Scenario", "LearningCurve", "laspeyres_quantity", "laspeyres_index",
+    "tornqvist_index", "tornqvist_quantity", "human_real_output", "unit_labor_cost", "ulc_ratio",
     "fit_learning_curve", "MacroResult", "simulate", "npv", "npv_sensitivity", "macro_figure",
 ]

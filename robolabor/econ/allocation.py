@@ -1,4 +1,4 @@
-"""The spread over the human wage and its split between customer and platform (ECONOMICS.md §2).
+"""The spread over the human wage and its split between customer and platform.
 
 The split follows the customer's share of the productivity gain, ``ΔMPL_cust /
 ΔMPL_total``. Both deltas must come from *policy checkpoints evaluated with
@@ -13,10 +13,10 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from robolabor.econ._checks import EconInputError, as_float_array, per_window, scalar
 from robolabor.econ.ledger import Ledger
+from robolabor.econ.stats import mean_interval
 
 __all__ = ["Allocation", "allocate", "allocate_ledger", "customer_share", "DeltaMPL",
            "delta_mpl", "shares_from_deltas"]
@@ -139,11 +139,8 @@ def delta_mpl(mp_before, mp_after, confidence: float = 0.95) -> DeltaMPL:
     if not 0 < conf < 1:
         raise EconInputError(f"confidence: must lie in (0, 1), got {conf}")
     d = after - before
-    n = d.shape[0]
-    mean = float(d.mean())
-    se = float(d.std(ddof=1) / np.sqrt(n))
-    half = float(stats.t.ppf(0.5 + conf / 2, df=n - 1)) * se
-    return DeltaMPL(mean=mean, ci_low=mean - half, ci_high=mean + half, se=se, n=n,
+    mean, lo, hi, se = mean_interval(d, conf)
+    return DeltaMPL(mean=mean, ci_low=lo, ci_high=hi, se=se, n=int(d.shape[0]),
                     confidence=conf, diffs=d)
 
 

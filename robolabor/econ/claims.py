@@ -1,4 +1,4 @@
-"""The four claims of ECONOMICS.md §5, each tested so that it can fail.
+"""The four claims about the robot's economics, each tested so that it can fail.
 
 Every check returns a ``ClaimResult`` whose verdict is one of
 
@@ -29,12 +29,15 @@ from scipy import stats
 from robolabor.econ._checks import EconInputError, as_float_array, per_window, save_figure, scalar
 from robolabor.econ.allocation import allocate
 from robolabor.econ.ledger import window_ledger
+from robolabor.econ.output import ulc_ratio
 from robolabor.econ.pricing import PricingLedger
+from robolabor.econ.stats import mean_interval
 
 __all__ = ["VERDICTS", "ClaimResult", "claim_consumer_surplus", "claim_decomposition",
            "claim_revenue_by_perturbation", "claim_revenue_by_intervention",
            "claim_structural_deflation", "check_pricing_claims", "mann_kendall", "ols_slope",
-           "claims_figure"]
+           "claims_figure", "paired_power", "paired_sample_size", "sla_tolerance",
+           "null_control_rate", "with_controls"]
 
 VERDICTS = ("holds", "holds_by_construction", "not_supported", "fails")
 
@@ -81,18 +84,31 @@ def _window(arrays, i: int, keys: Sequence[str]) -> dict:
 
 # --------------------------------------------------------------------------- claim 1
 
+_CS_VERSIONS = {
+    # version: (robot ULC column, human ULC column, output column, what one unit is)
+    "per_item": ("ulc_robot_items", "ulc_human_items", "mp", "good item"),
+    "per_real_output": ("ulc_robot_real", "ulc_human_real", "real_output",
+                        "$ of real output at base prices"),
+}
+
+
 def claim_consumer_surplus(pricing, version: str = "per_hour", tol: float = 1e-9) -> ClaimResult:
     """Claim 1: the customer is never worse off than with a human.
 
     ``per_hour``: ``P ≤ w_h``. Guaranteed by ``capped`` (the min); under
     ``split`` it fails in every window above the threshold with ``s_plat > 0``.
-    ``per_unit``: ``ULC_r ≤ ULC_h``. Guaranteed under both rules when the human
-    benchmark is value-consistent (revenue per good unit ≤ ULC_h, base_fee 0);
-    otherwise only an empirical statement. Windows with no good unit and nothing
-    paid have no unit cost and are left out.
+    ``per_item``: ``ULC_r ≤ ULC_h`` on the item count (``P/MP_r ≤ w_h/MP_h``).
+    ``per_real_output``: the same on real output (``P·H/Q ≤ w_h/Q_h``, Q at
+    base-period prices). A per-unit version is guaranteed under both rules when
+    the human benchmark is value-consistent on that measure (the robot's revenue
+    per unit ≤ ULC_h, base_fee 0: then P ≤ max(0, ŵ_r) ≤ revenue/H gives
+    ULC_r ≤ revenue per unit ≤ ULC_h); otherwise it is only an empirical
+    statement. Windows with no output and nothing paid have no unit cost and are
+    left out.
     """
-    if version not in ("per_hour", "per_unit"):
-        raise EconInputError(f"version: must be 'per_hour' or 'per_unit', got {version!r}")
+    if version not in ("per_hour", *_CS_VERSIONS):
+        raise EconInputError(f"version: must be one of {['per_hour', *_CS_VERSIONS]}, "
+                             f"got {version!r}")
     name = f"claim1_{version}"
     ours = isinstance(pricing, PricingLedger)
     rule = pricing.rule if ours else None
@@ -103,13 +119,14 @@ def claim_consumer_surplus(pricing, version: str = "per_hour", tol: float = 1e-9
         scale = np.maximum(1.0, np.abs(w_h))
         keys = ("price", "human_wage", "implied_wage", "s_plat", "capture", "hours")
     else:
-        ulc_r, ulc_h = _get(pricing, "ulc_robot"), _get(pricing, "ulc_human")
+        robot_col, human_col, out_col, unit = _CS_VERSIONS[version]
+        ulc_r, ulc_h = _get(pricing, robot_col), _get(pricing, human_col)
         price = _get(pricing, "price")
-        mp = _get(pricing, "mp")
+        produced = _get(pricing, out_col)
         slack = ulc_h - ulc_r
-        eligible = (mp > 0) | (price > 0)
-        scale = np.maximum(1.0, np.abs(ulc_h))
-        keys = ("ulc_robot", "ulc_human", "price", "mp", "revenue_per_good_unit",
+        eligible = (produced > 0) | (price > 0)
+        scale = np.maximum(1.0, np.abs(np.where(np.isfinite(ulc_h), ulc_h, 1.0)))
+        keys = (robot_col, human_col, "price", "mp", "revenue_per_good_unit",
                 "implied_wage", "human_wage")
     n_el = int(eligible.sum())
     violated = eligible & (slack < -tol * scale)
@@ -120,27 +137,30 @@ def claim_consumer_surplus(pricing, version: str = "per_hour", tol: float = 1e-9
             "rule": rule}
     if n_el == 0:
         return ClaimResult(name, "not_supported", nums, None,
-                           "no window to test" + (" (no good unit produced and nothing "
-                                                  "paid)" if version == "per_unit" else ""))
+                           "no window to test" + (" (no output produced and nothing "
+                                                  "paid)" if version != "per_hour" else ""))
     if violated.any():
         i = int(np.flatnonzero(violated)[np.argmin(slack[violated])])
         why = ""
         if version == "per_hour" and rule == "split":
             why = " Expected under split: above the threshold P = w_h + C/H > w_h when s_plat > 0."
-        if version == "per_unit":
-            why = (" The revenue per good unit exceeds ULC_h here, so the robot's price per "
-                   "unit can exceed the human's unit labor cost.")
+        if version != "per_hour":
+            why = (f" The revenue per {_CS_VERSIONS[version][3]} exceeds ULC_h here, so the "
+                   "robot's price per unit can exceed the human's unit labor cost.")
         return ClaimResult(name, "fails", nums, _window(pricing, i, keys),
                            f"{nums['n_violations']} of {n_el} windows violate it.{why}")
     if ours and version == "per_hour" and rule == "capped":
         return ClaimResult(name, "holds_by_construction", nums, None,
                            "capped: P = min(·, w_h), so P ≤ w_h for every input.")
-    if ours and version == "per_unit" and pricing.base_fee == 0.0:
-        value_consistent = pricing.revenue_per_good_unit <= pricing.ulc_human * (1 + 1e-12)
-        if value_consistent.all():
+    if ours and version != "per_hour" and pricing.base_fee == 0.0:
+        robot_col, human_col, out_col, _ = _CS_VERSIONS[version]
+        revenue = pricing.revenue_per_good_unit * pricing.mp * pricing.hours
+        out = getattr(pricing, out_col) * (pricing.hours if out_col == "mp" else 1.0)
+        per_unit = np.divide(revenue, out, out=np.zeros_like(revenue), where=out > 0)
+        if (per_unit <= getattr(pricing, human_col) * (1 + 1e-12)).all():
             return ClaimResult(name, "holds_by_construction", nums, None,
-                               "every window has revenue per good unit ≤ ULC_h and base_fee = 0, "
-                               "so P ≤ max(0, ŵ_r) ≤ p̄·MP_r gives ULC_r ≤ ULC_h.")
+                               "every window has revenue per unit ≤ ULC_h and base_fee = 0, "
+                               "so P ≤ max(0, ŵ_r) ≤ revenue/H gives ULC_r ≤ ULC_h.")
     return ClaimResult(name, "holds", nums, None,
                        f"verified on {n_el} windows; not guaranteed by the rule"
                        + (" (under split no window here had C > 0)"
@@ -267,15 +287,18 @@ def _arm(name: str, arm) -> tuple:
 
 
 def claim_revenue_by_intervention(base, faster, prices, damage_costs, human_wage, s_plat,
-                                  eps_parity: float = 0.05, err_tol: float = 0.005,
-                                  confidence: float = 0.95) -> ClaimResult:
+                                  eps_parity: float = 0.05, err_tol: float | None = None,
+                                  confidence: float = 0.95, sla: float | None = None,
+                                  sla_attempts: float | None = None) -> ClaimResult:
     """Claim 3 by intervention: two policies evaluated on the same episode seeds,
     ``faster`` meant to differ from ``base`` only in speed at a fixed error rate.
 
     ``base``/``faster``: mappings of per-episode ``good``, ``broken`` ((N,) or
     (N, K)) and ``hours``, episode i of both sharing its random numbers. The
     premise is checked first (MP rises significantly, mean error rates within
-    ``err_tol``); then the paired change in C gets a t-interval: above 0 →
+    ``err_tol``: by default ``sla_tolerance(sla, sla_attempts)``, the half-width of the
+    95% interval of the SLA's own measurement on ``sla_attempts`` items); then the
+    paired change in C gets a t-interval: above 0 →
     ``holds``, below 0 → ``fails``, otherwise ``not_supported``. Never
     ``holds_by_construction``: these are measurements of two policies.
     """
@@ -291,12 +314,16 @@ def claim_revenue_by_intervention(base, faster, prices, damage_costs, human_wage
     l0, a0 = _capture(g0, b0, h0, prices, damage_costs, human_wage, sp, eps_parity)
     l1, a1 = _capture(g1, b1, h1, prices, damage_costs, human_wage, sp, eps_parity)
     conf = scalar("confidence", confidence)
-    tol = scalar("err_tol", err_tol, sign=">=0")
-    q = float(stats.t.ppf(0.5 + conf / 2, df=n - 1))
+    if err_tol is None:
+        if sla is None or sla_attempts is None:
+            raise EconInputError("err_tol: state the quality tolerance, or give sla and "
+                                 "sla_attempts to derive it from the SLA's interval")
+        tol = sla_tolerance(sla, sla_attempts)
+    else:
+        tol = scalar("err_tol", err_tol, sign=">=0")
 
     def ci(d):
-        m, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(n))
-        return m, m - q * se, m + q * se
+        return mean_interval(d, conf)[:3]
 
     d_mp, d_err, d_c = l1.mp - l0.mp, l1.error_rate - l0.error_rate, a1.capture - a0.capture
     mp_m, mp_lo, mp_hi = ci(d_mp)
@@ -306,7 +333,9 @@ def claim_revenue_by_intervention(base, faster, prices, damage_costs, human_wage
             "delta_error_rate": err_m, "delta_error_rate_ci": [err_lo, err_hi],
             "delta_capture": c_m, "delta_capture_ci": [c_lo, c_hi],
             "capture_base": float(a0.capture.mean()), "capture_faster": float(a1.capture.mean()),
-            "share_above_threshold": float(a0.above_threshold.mean()), "confidence": conf}
+            "share_above_threshold": float(a0.above_threshold.mean()), "confidence": conf,
+            "err_tol": tol, "sd_delta_capture": float(d_c.std(ddof=1)),
+            "sd_delta_mp": float(d_mp.std(ddof=1))}
     if not mp_lo > 0:
         return ClaimResult("claim3", "not_supported", nums, None,
                            "premise not met: the 'faster' policy does not raise MP_r "
@@ -376,9 +405,7 @@ def _slope_ci(x, r, confidence):
     if r.shape[0] == 1:
         return ols_slope(x, r[0], confidence)
     slopes = np.array([ols_slope(x, row, confidence)[0] for row in r])
-    m, se = float(slopes.mean()), float(slopes.std(ddof=1) / np.sqrt(len(slopes)))
-    q = float(stats.t.ppf(0.5 + confidence / 2, df=len(slopes) - 1))
-    return m, m - q * se, m + q * se
+    return mean_interval(slopes, confidence)[:3]
 
 
 def claim_structural_deflation(rho_ulc, checkpoints=None, rho_hour=None,
@@ -410,8 +437,7 @@ def claim_structural_deflation(rho_ulc, checkpoints=None, rho_hour=None,
 
     mean_t = r.mean(axis=0)
     if n_seeds >= 2:
-        q = float(stats.t.ppf(0.5 + conf / 2, df=n_seeds - 1))
-        upper_t = mean_t + q * r.std(axis=0, ddof=1) / np.sqrt(n_seeds)
+        upper_t = mean_interval(r, conf, axis=0)[2]
     else:
         upper_t = mean_t
     slope, lo, hi = _slope_ci(x, r, conf)
@@ -458,9 +484,10 @@ def claim_structural_deflation(rho_ulc, checkpoints=None, rho_hour=None,
 # --------------------------------------------------------------------------- together
 
 def check_pricing_claims(pricing: PricingLedger) -> list[ClaimResult]:
-    """Claims 1 (both versions) and 2 on one priced set of windows."""
+    """Claims 1 (per hour, per item, per unit of real output) and 2 on one priced set."""
     return [claim_consumer_surplus(pricing, "per_hour"),
-            claim_consumer_surplus(pricing, "per_unit"),
+            claim_consumer_surplus(pricing, "per_item"),
+            claim_consumer_surplus(pricing, "per_real_output"),
             claim_decomposition(pricing)]
 
 
@@ -488,10 +515,11 @@ def claims_figure(results: Sequence[ClaimResult], arrays, path) -> Path:
     a = ax[0, 0]
     a.plot(t, cs, lw=0.8, label="w_h − P ($/h)")
     a.plot(t, _get(arrays, "cs_per_unit_signed") * _get(arrays, "mp"), lw=0.8,
-           label="(ULC_h − ULC_r)·MP_r ($/h)")
+           label="(ULC_h − ULC_r)·MP_r, items ($/h)")
     a.axhline(0, color="k", lw=0.5)
     a.set(xlabel="window", ylabel="consumer surplus",
-          title=title("Consumer surplus", "claim1_per_hour", "claim1_per_unit"))
+          title=title("Consumer surplus", "claim1_per_hour", "claim1_per_item",
+                      "claim1_per_real_output"))
     a.legend(fontsize=8)
     a = ax[0, 1]
     sv = _get(arrays, "spread_value")
@@ -505,7 +533,8 @@ def claims_figure(results: Sequence[ClaimResult], arrays, path) -> Path:
     a.set(xlabel="MP_r (units/h)", ylabel="C ($)", title=title("Capture vs productivity",
                                                                "claim3"))
     a = ax[1, 1]
-    a.plot(t, _get(arrays, "rho_ulc"), lw=0.8, label="ρ_ULC per window")
+    a.plot(t, _get(arrays, "rho_ulc_real"), lw=0.8, label="ρ_ULC real output, per window")
+    a.plot(t, _get(arrays, "rho_ulc_items"), lw=0.8, label="ρ_ULC item count, per window")
     a.plot(t, _get(arrays, "rho_hour"), lw=0.8, label="ρ_hour per window")
     ck = arrays.get("rho_ulc_checkpoints") if isinstance(arrays, Mapping) else None
     if ck is not None:
@@ -513,6 +542,119 @@ def claims_figure(results: Sequence[ClaimResult], arrays, path) -> Path:
         xs = np.linspace(0, max(1, t[-1] if t.size else 1), ck.shape[1])
         a.plot(xs, ck.mean(axis=0), "o-", label="ρ_ULC checkpoint mean")
     a.axhline(1, color="k", lw=0.5)
-    a.set(xlabel="window", ylabel="ratio", title=title("Unit-cost ratio", "claim4"))
+    a.set(xlabel="window", ylabel="ratio",
+          title=title("Unit-cost ratio", "claim4_items", "claim4_laspeyres",
+                      "claim4_tornqvist"))
     a.legend(fontsize=8)
     return save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- design & controls
+
+def paired_power(n: int, effect: float, sd: float, alpha: float = 0.05) -> float:
+    """Power of the two-sided paired t-test at level ``alpha`` with ``n`` pairs to detect a
+    mean difference ``effect`` when the differences have standard deviation ``sd``:
+    ``P(|T| > t_{1−α/2, n−1})`` with ``T`` noncentral t, ``df = n − 1``, noncentrality
+    ``δ = effect·√n / sd``."""
+    if n < 2:
+        raise EconInputError(f"n: need at least 2 pairs, got {n}")
+    e, s = scalar("effect", effect), scalar("sd", sd, sign=">0")
+    delta = abs(e) * np.sqrt(n) / s
+    q = stats.t.ppf(1 - alpha / 2, n - 1)
+    return float(stats.nct.sf(q, n - 1, delta) + stats.nct.cdf(-q, n - 1, delta))
+
+
+def paired_sample_size(effect: float, sd: float, power: float = 0.8,
+                       alpha: float = 0.05) -> int:
+    """Smallest ``n`` with ``paired_power(n, effect, sd, alpha) ≥ power`` (starting from the
+    normal approximation ``n ≈ ((z_{1−α/2} + z_{power})·sd / effect)²``)."""
+    e, s = scalar("effect", effect), scalar("sd", sd, sign=">0")
+    if e == 0:
+        raise EconInputError("effect: must be non-zero")
+    n = max(2, int(np.floor(((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * s / e)
+                            ** 2)))
+    while paired_power(n, e, s, alpha) < power:
+        n += 1
+    return n
+
+
+def sla_tolerance(sla: float, attempts: float, confidence: float = 0.95) -> float:
+    """Half-width of the ``confidence`` interval of an error rate measured on ``attempts``
+    items when the true rate is the SLA: ``z·√(e*(1 − e*)/A)``. Two policies whose error
+    rates differ by less than this cannot be told apart by the SLA's own measurement, so
+    for claim 3 they have the same quality."""
+    e = scalar("sla", sla, sign="[0,1]")
+    a = scalar("attempts", attempts, sign=">0")
+    return float(stats.norm.ppf(0.5 + confidence / 2) * np.sqrt(e * (1 - e) / a))
+
+
+def null_control_rate(cost, output, human_ulc, n_controls: int = 400, n_seeds: int = 3,
+                      n_checkpoints: int = 10, episodes: int = 30, seed: int = 0,
+                      confidence: float = 0.95) -> dict:
+    """False-positive rate of claim 4's test on simulated negative controls.
+
+    ``cost`` and ``output``: labor cost (P·H) and output of real evaluation episodes of
+    frozen policies, either one (M,) pool or a list of ``n_seeds`` pools (one frozen
+    policy per seed); ``human_ulc``: the human's unit labor cost on the same measure.
+    Each control draws, for each seed and each of ``n_checkpoints`` checkpoints,
+    ``episodes`` fresh episodes from that seed's pool (with replacement), sets
+    ``ρ_t = (Σ cost / Σ output) / ULC_h`` and runs ``claim_structural_deflation``. There
+    is no trend by construction, so every verdict other than ``not_supported`` is a false
+    positive. Returns the rate, its Monte Carlo standard error ``√(p(1 − p)/n)`` and the
+    verdict counts.
+    """
+    pools_c = cost if isinstance(cost, list | tuple) else [cost] * n_seeds
+    pools_y = output if isinstance(output, list | tuple) else [output] * n_seeds
+    if len(pools_c) != n_seeds or len(pools_y) != n_seeds:
+        raise EconInputError(f"cost, output: expected one pool or {n_seeds} pools")
+    h = scalar("human_ulc", human_ulc, sign=">0")
+    rng = np.random.default_rng(seed)
+    rho = np.empty((n_controls, n_seeds, n_checkpoints))
+    for j, (cj, yj) in enumerate(zip(pools_c, pools_y, strict=True)):
+        c = as_float_array("cost", cj, ndim=(1,))
+        y = check_positive_output(as_float_array("output", yj, ndim=(1,)))
+        if c.shape != y.shape or c.shape[0] < 2:
+            raise EconInputError(f"cost, output: need matching pools of >= 2 episodes, got "
+                                 f"{c.shape} and {y.shape}")
+        idx = rng.integers(0, c.shape[0], size=(n_controls, n_checkpoints, episodes))
+        rho[:, j] = ulc_ratio(c[idx].sum(axis=-1), y[idx].sum(axis=-1), h, 1.0)
+    counts = dict.fromkeys(VERDICTS, 0)
+    for r in rho:
+        counts[claim_structural_deflation(r, confidence=confidence).verdict] += 1
+    p = 1.0 - counts["not_supported"] / n_controls
+    return {"false_positive_rate": p, "mc_se": float(np.sqrt(p * (1 - p) / n_controls)),
+            "n_controls": int(n_controls), "n_seeds": int(n_seeds),
+            "n_checkpoints": int(n_checkpoints), "episodes": int(episodes),
+            "pool_episodes": [int(np.size(c)) for c in pools_c], "verdicts": counts,
+            "level": 1.0 - confidence}
+
+
+def check_positive_output(y: np.ndarray) -> np.ndarray:
+    if y.size and (y <= 0).any():
+        raise EconInputError("output: every episode of the pool needs positive output")
+    return y
+
+
+def with_controls(result: ClaimResult, negative: ClaimResult | None = None,
+                  positive: ClaimResult | None = None) -> ClaimResult:
+    """``result`` carrying its controls' verdicts. A negative control must come out
+    ``not_supported`` and a positive control ``holds``; if either does not, the test cannot
+    tell an effect from none, and the claim is reported ``not_supported`` with its verdict
+    before the controls kept in the numbers."""
+    nums = dict(result.numbers)
+    problems = []
+    if negative is not None:
+        nums["negative_control"] = negative.verdict
+        if negative.verdict != "not_supported":
+            problems.append(f"the negative control came out {negative.verdict!r}")
+    if positive is not None:
+        nums["positive_control"] = positive.verdict
+        if positive.verdict != "holds":
+            problems.append(f"the positive control came out {positive.verdict!r}")
+    if not problems:
+        return ClaimResult(result.claim, result.verdict, nums, result.counterexample,
+                           result.detail)
+    nums["verdict_before_controls"] = result.verdict
+    return ClaimResult(result.claim, "not_supported", nums, None,
+                       "; ".join(problems) + ": the test does not separate an effect from "
+                       "none.")

@@ -1,4 +1,4 @@
-"""Per-window labor accounting of a robot (ECONOMICS.md §1), vectorised over N windows.
+"""Per-window labor accounting of a robot, vectorised over N windows.
 
 A window is usually one episode of H hours. From its counts of good and broken
 units (per dish type) we derive what a labor economist would ask about a
@@ -19,6 +19,7 @@ from robolabor.econ._checks import (
     check_nonneg,
     per_window,
 )
+from robolabor.econ.output import human_real_output, laspeyres_quantity, unit_labor_cost
 
 __all__ = ["EconInputError", "Ledger", "window_ledger", "prototype_implied_wage"]
 
@@ -28,7 +29,11 @@ class Ledger:
     """Per-window accounts; every field is an (N,) float64 array.
 
     ``implied_wage`` and ``profit_per_hour`` are $/h; ``profit`` is total $ for
-    the window; ``ulc_human`` is the human's $ per good unit. ``human_wage`` and
+    the window. ``real_output`` is the window's good output at base-period prices
+    (``Σ_k p_{k,0}·S_k``, base-period $) and ``human_real_output`` the real output
+    of one human hour ($/h at base prices); ``ulc_human_items = w_h / MP_h`` ($ per
+    item) and ``ulc_human_real = w_h / Q_h`` ($ per $ of real output) are the
+    human's unit labor cost on the two output measures. ``human_wage`` and
     ``human_mp`` are carried so pricing can be computed from a ledger alone.
     """
 
@@ -44,7 +49,10 @@ class Ledger:
     profit: np.ndarray
     wage_parity: np.ndarray
     productivity_parity: np.ndarray
-    ulc_human: np.ndarray
+    ulc_human_items: np.ndarray
+    ulc_human_real: np.ndarray
+    real_output: np.ndarray
+    human_real_output: np.ndarray
     human_wage: np.ndarray
     human_mp: np.ndarray
     revenue_per_good_unit: np.ndarray  # Σ p_k S_k / Σ S_k (0 with no good units)
@@ -82,13 +90,20 @@ def _per_type(name: str, x, k: int) -> np.ndarray:
 
 
 def window_ledger(good, broken, hours, prices, damage_costs, operating_cost, human_wage,
-                  human_mp=60.0) -> Ledger:
+                  human_mp=60.0, base_prices=None, human_mix=None) -> Ledger:
     """Accounts of N windows.
 
     good, broken: (N,) or (N, K) counts (fractional expected counts allowed).
     hours: scalar or (N,) > 0. prices, damage_costs: (K,) or scalar, $ per unit.
     operating_cost: total $ per window, scalar or (N,). human_wage: $/h > 0,
-    scalar or (N,). human_mp: units/h > 0, scalar or (N,).
+    scalar or (N,). human_mp: units/h > 0, scalar or (N,). base_prices: (K,) $ per
+    unit of the base period for real output (default: ``prices``). human_mix: (K,)
+    item mix of the human benchmark (default: the robot's own mix in each window,
+    i.e. no quality adjustment, so ρ on real output equals the item-count ρ).
+
+    MP and the item-count ULC count every item as one unit; real output values the
+    good units at base prices: ``Q = Σ_k p_{k,0}·S_k``, and the human's hour yields
+    ``Q_h = MP_h·Σ_k m_k p_{k,0}`` (``robolabor.econ.output``).
 
     The implied wage charges every broken unit its damage cost:
     ``(Σ p_k S_k − Σ c_k E_k) / H``. The prototype's ``p·MP − c·err·MP``
@@ -116,6 +131,14 @@ def window_ledger(good, broken, hours, prices, damage_costs, operating_cost, hum
     op_per_hour = op / h
     profit_per_hour = implied_wage - op_per_hour
     rev_per_unit = np.divide(revenue, good_n, out=np.zeros(n), where=good_n > 0)
+    p0 = p if base_prices is None else _per_type("base_prices", base_prices, k)
+    real = laspeyres_quantity(g, p0)
+    if human_mix is None:  # the robot's own mix; uniform where it produced nothing
+        mix = np.where(good_n[:, None] > 0, g, 1.0)
+    else:
+        mix = _per_type("human_mix", human_mix, k)
+    q_h = human_real_output(mp_h, mix, p0)
+    q_h = np.broadcast_to(q_h, (n,)).copy()
     return Ledger(
         attempts=attempts,
         good=good_n,
@@ -129,7 +152,10 @@ def window_ledger(good, broken, hours, prices, damage_costs, operating_cost, hum
         profit=profit_per_hour * h,
         wage_parity=implied_wage / w_h,
         productivity_parity=mp / mp_h,
-        ulc_human=w_h / mp_h,
+        ulc_human_items=unit_labor_cost(w_h, mp_h),
+        ulc_human_real=unit_labor_cost(w_h, q_h),
+        real_output=real,
+        human_real_output=q_h,
         human_wage=w_h,
         human_mp=mp_h,
         revenue_per_good_unit=rev_per_unit,

@@ -1,21 +1,36 @@
-"""A sector of establishments that replace human dishwashers by learning robots (ECONOMICS.md §6).
+"""A sector of establishments that replace human dishwashers by learning robots.
 
-Each month: the wage index gives w_h → the robot's productivity follows a
-learning curve, which sets its implied wage, the spread and the customer price
-→ each establishment moves towards robots at a rate that rises smoothly with
-its unit-cost saving net of its own adjustment hurdle, and with how many others
-already use robots → sector output, labor
-demand, TFP and unit costs → the sector price passes through part of the
-unit-cost change → the market wage answers human labor demand → next month's
-wage index. The customer price follows the scenario's pricing rule, floored at
-the platform's cost per billed hour (it does not rent robots at a loss). The
-prototype only drew this loop; here it runs, vectorised over
-establishments (a million for ten years in seconds).
+Each month t:
+
+1. the human benchmark is the wage index ``w_h(t)`` (``WageIndex``: an EMA of the
+   nominal market wage, ``w_h(t) = α·m(t−1) + (1 − α)·w_h(t−1)``);
+2. one robot-hour produces ``MP_r(t)`` good units (a learning curve) of the dish mix
+   ``m_k`` with per-type error rates ``e_k``, priced at the sector's prices; its
+   ledger, spread, allocation (``s_cust = 1 − s_plat``) and customer price come from
+   ``window_ledger``, ``allocate_ledger`` and ``price_windows`` — the same code that
+   prices a training run — floored at the platform's cost per billed hour;
+3. unit labor costs (``ulc_ratio``): ``ρ_ULC`` on items (``(P/MP_r)/(w_h/MP_h)``) and
+   on real output at month-0 prices (``(P/Q_r)/(w_h/Q_h)``);
+4. establishment i moves its human share ``u_i`` by ``u_i ← u_i·(1 − h_i)`` with
+   hazard ``h_i = speed·σ((1 − ρ_ULC,real − hurdle_i)/temperature)`` (the saving in
+   unit labor cost on real output) and ``speed =
+   innovation + imitation·(robot output share)`` (Bass-style diffusion);
+5. sector real output ``Y = D(p)·Σ_i size_i·p̄_0`` (items valued at month-0 prices of
+   the mix) with demand ``D = g(t)·(p/p_0)^(−ε_d)``, human hours ``Y(1 − share)/Q_h``,
+   robot hours ``Y·share/Q_r``; unit cost is $ per $ of real output and the real sector
+   price index moves by ``pass_through`` times its change since month 0; TFP is output
+   per cost-weighted input at month-0 costs;
+6. the market wage answers human labor demand: ``m(t) = trend(t)·(rel. demand /
+   supply)^(1/η_s)``.
+
+Money is nominal; everything is vectorised over establishments (a million for ten
+years in about a second on one core). Scenarios are plain dataclasses whose fields
+carry their ranges; the experiments layer validates them with the same schema as run
+configs.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -25,26 +40,31 @@ import numpy as np
 from scipy.optimize import curve_fit
 
 from robolabor.econ._checks import EconInputError, as_float_array, save_figure
+from robolabor.econ.allocation import allocate_ledger
+from robolabor.econ.ledger import window_ledger
+from robolabor.econ.output import ulc_ratio
+from robolabor.econ.pricing import price_windows
+from robolabor.econ.wage_index import WageIndex
 
-__all__ = ["MacroConfigError", "Scenario", "load_scenario", "LearningCurve",
-           "fit_learning_curve", "MacroResult", "simulate", "npv", "npv_sensitivity",
-           "macro_figure"]
-
-
-class MacroConfigError(ValueError):
-    """A scenario key is unknown, of the wrong type or out of range."""
+__all__ = ["Scenario", "LearningCurve", "fit_learning_curve", "MacroResult", "simulate", "npv",
+           "npv_sensitivity", "macro_figure", "market_wage_factor", "without_robots",
+           "exposure_effects"]
 
 
 def _f(default, lo=None, hi=None, lo_open=False, hi_open=False, choices=None, doc=""):
-    return dataclasses.field(default=default, metadata={"lo": lo, "hi": hi, "lo_open": lo_open,
-                                                        "hi_open": hi_open, "choices": choices,
-                                                        "doc": doc})
+    """A field with a documented range (the same metadata keys as run-config fields)."""
+    meta = {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "choices": choices,
+            "doc": doc}
+    if isinstance(default, tuple):
+        return dataclasses.field(default_factory=lambda d=default: d, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class Scenario:
     """Assumptions of one sector simulation. Rates are annual unless the name says monthly;
-    money is nominal $ at month 0 prices; every field is range-checked on construction."""
+    money is nominal $ at month-0 prices. Per-type lists (prices, damage costs, mix,
+    error rates, human mix) have one entry per dish type."""
 
     name: str = _f("baseline")
     n_establishments: int = _f(100_000, 1, 20_000_000)
@@ -55,18 +75,29 @@ class Scenario:
     inflation_annual: float = _f(0.02, -0.5, 1.0, doc="economy-wide price level growth")
     labor_supply_growth_annual: float = _f(0.0, -0.5, 0.5)
     labor_supply_elasticity: float = _f(1.0, 0, 100, lo_open=True)
+    labor_demand_elasticity: float = _f(0.0, -5, 0, doc="wage elasticity of the rest of the "
+                                        "local market's labor demand (0: fixed)")
     sector_labor_share: float = _f(0.1, 0, 1, doc="share of the local labor market in this sector")
+    employment_rate: float = _f(0.6, 0, 1, lo_open=True,
+                                doc="employment-to-population ratio at month 0")
+    worker_hours_per_month: float = _f(160.0, 0, 744, lo_open=True)
+    robot_hours_per_month: float = _f(730.0, 0, 744, lo_open=True,
+                                      doc="hours a robot is available in a month")
     wage_alpha: float = _f(0.1, 0, 1, lo_open=True, doc="EMA weight of a new market observation")
-    human_mp: float = _f(60.0, 0, 1e5, lo_open=True, doc="units/h")
+    human_mp: float = _f(60.0, 0, 1e5, lo_open=True, doc="items/h")
+    human_mix: tuple[float, ...] = _f((1.0,), 0, 1e6,
+                                      doc="item mix of the human benchmark, per type")
     # the robot
-    output_price: float = _f(0.30, 0, 1e4, lo_open=True, doc="$ per good unit at month 0")
-    damage_cost: float = _f(1.0, 0, 1e4, doc="$ per broken unit at month 0")
-    robot_error_rate: float = _f(0.02, 0, 0.99)
+    output_prices: tuple[float, ...] = _f((0.30,), 0, 1e4, doc="$ per good unit, per type")
+    damage_costs: tuple[float, ...] = _f((1.0,), 0, 1e4, doc="$ per broken unit, per type")
+    dish_mix: tuple[float, ...] = _f((1.0,), 0, 1e6, doc="shares of good units, per type")
+    error_rates: tuple[float, ...] = _f((0.02,), 0, 0.99, doc="broken / attempted, per type")
     mp_0: float = _f(80.0, 0, 1e5, lo_open=True, doc="default learning curve: units/h at t = 0")
     mp_inf: float = _f(110.0, 0, 1e5, lo_open=True)
     tau_months: float = _f(24.0, 0, 1e4, lo_open=True)
     env_steps_per_month: float = _f(10_000.0, 0, 1e12, lo_open=True,
                                     doc="training steps per month, for curves fitted in steps")
+    initial_env_steps: float = _f(0.0, 0, 1e12, doc="training steps behind the month-0 robot")
     pricing_rule: str = _f("split", choices=("split", "capped"))
     s_plat: float = _f(0.65, 0, 1)
     eps_parity: float = _f(0.05, 0, 10)
@@ -90,114 +121,26 @@ class Scenario:
     discount_rate_annual: float = _f(0.10, 0, 1)
     utilisation: float = _f(0.8, 0, 1, lo_open=True)
     churn_monthly: float = _f(0.01, 0, 1, hi_open=True)
-    sens_discount_rates: tuple = _f((0.05, 0.10, 0.15), 0, 1)
-    sens_utilisations: tuple = _f((0.6, 0.8, 1.0), 0, 1, lo_open=True)
-    sens_churns: tuple = _f((0.0, 0.01, 0.03), 0, 1, hi_open=True)
+    sens_discount_rates: tuple[float, ...] = _f((0.05, 0.10, 0.15), 0, 1)
+    sens_utilisations: tuple[float, ...] = _f((0.6, 0.8, 1.0), 0, 1, lo_open=True)
+    sens_churns: tuple[float, ...] = _f((0.0, 0.01, 0.03), 0, 1, hi_open=True)
 
-    def __post_init__(self):
-        for f in dataclasses.fields(self):
-            value = _check_value(f, getattr(self, f.name))
-            object.__setattr__(self, f.name, value)
+    @property
+    def n_types(self) -> int:
+        return len(self.output_prices)
 
-    @classmethod
-    def from_dict(cls, data) -> Scenario:
-        if not isinstance(data, dict):
-            raise MacroConfigError(f"scenario: expected a mapping, got {type(data).__name__}")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise MacroConfigError(f"scenario: unknown key(s) {unknown}; allowed: {sorted(names)}")
-        return cls(**data)
+    def check_types(self) -> None:
+        """Per-type lists must agree in length (the ranges are the schema's job)."""
+        for k in ("damage_costs", "dish_mix", "error_rates", "human_mix"):
+            if len(getattr(self, k)) != self.n_types:
+                raise EconInputError(f"{k}: expected {self.n_types} per-type values (one per "
+                                     f"output price), got {len(getattr(self, k))}")
+        if sum(self.dish_mix) <= 0 or sum(self.human_mix) <= 0:
+            raise EconInputError("dish_mix, human_mix: need a positive total")
 
     def to_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                 for f in dataclasses.fields(self)}
-
-
-def _check_number(name, value, meta, want_int):
-    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise MacroConfigError(f"{name}: expected {'an integer' if want_int else 'a number'}, "
-                               f"got {type(value).__name__} {value!r}")
-    if want_int and not isinstance(value, int | np.integer):
-        raise MacroConfigError(f"{name}: expected an integer, got {value!r}")
-    if not math.isfinite(value):
-        raise MacroConfigError(f"{name}: must be finite, got {value!r}")
-    lo, hi = meta["lo"], meta["hi"]
-    if lo is not None and (value < lo or (meta["lo_open"] and value == lo)):
-        raise MacroConfigError(f"{name}: must be {'>' if meta['lo_open'] else '>='} {lo}, "
-                               f"got {value!r}")
-    if hi is not None and (value > hi or (meta["hi_open"] and value == hi)):
-        raise MacroConfigError(f"{name}: must be {'<' if meta['hi_open'] else '<='} {hi}, "
-                               f"got {value!r}")
-    return int(value) if want_int else float(value)
-
-
-def _check_value(f, value):
-    meta, kind = f.metadata, type(f.default)
-    if kind is str:
-        if not isinstance(value, str):
-            raise MacroConfigError(f"{f.name}: expected text, got {type(value).__name__} "
-                                   f"{value!r}")
-        if meta["choices"] and value not in meta["choices"]:
-            raise MacroConfigError(f"{f.name}: must be one of {list(meta['choices'])}, "
-                                   f"got {value!r}")
-        return value
-    if kind is tuple:
-        if not isinstance(value, list | tuple) or not value:
-            raise MacroConfigError(f"{f.name}: expected a non-empty list of numbers, got {value!r}")
-        return tuple(_check_number(f"{f.name}[{i}]", v, meta, False) for i, v in enumerate(value))
-    return _check_number(f.name, value, meta, kind is int)
-
-
-def _parse_scalar(text: str, where: str):
-    t = text.strip()
-    if t in ("true", "True"):
-        return True
-    if t in ("false", "False"):
-        return False
-    if t in ("null", "~", ""):
-        return None
-    if t.startswith("[") and t.endswith("]"):
-        inner = t[1:-1].strip()
-        return [_parse_scalar(x, where) for x in inner.split(",")] if inner else []
-    if t[0] in "'\"":
-        if len(t) < 2 or t[-1] != t[0]:
-            raise MacroConfigError(f"{where}: unterminated string {t!r}")
-        return t[1:-1]
-    try:
-        return ast.literal_eval(t) if not t.lower().startswith(("nan", "inf")) else float(t)
-    except (ValueError, SyntaxError):
-        return t
-
-
-def load_scenario(path) -> Scenario:
-    """Read a flat ``key: value`` YAML file (scalars and ``[a, b]`` lists) into a Scenario.
-
-    A small reader keeps the economics free of non-numeric dependencies; nested
-    mappings are rejected with the line that holds them.
-    """
-    p = Path(path)
-    if not p.is_file():
-        raise MacroConfigError(f"path: no scenario file at {p}")
-    data: dict = {}
-    for lineno, raw in enumerate(p.read_text().splitlines(), start=1):
-        line = raw.split(" #")[0].rstrip() if not raw.lstrip().startswith("#") else ""
-        if not line.strip() or line.strip() == "---":
-            continue
-        where = f"{p}:{lineno}"
-        if line[0].isspace():
-            raise MacroConfigError(f"{where}: nested values are not supported ({raw.strip()!r})")
-        key, sep, value = line.partition(":")
-        if not sep or not key.strip():
-            raise MacroConfigError(f"{where}: expected 'key: value', got {raw!r}")
-        key = key.strip()
-        if key in data:
-            raise MacroConfigError(f"{where}: duplicate key {key!r}")
-        if not value.strip():
-            raise MacroConfigError(f"{where}: {key}: missing value (nested values are not "
-                                   "supported)")
-        data[key] = _parse_scalar(value, f"{where}: {key}")
-    return Scenario.from_dict(data)
 
 
 # --------------------------------------------------------------------------- learning curve
@@ -278,10 +221,11 @@ def fit_learning_curve(env_steps, mp) -> LearningCurve:
 # --------------------------------------------------------------------------- simulation
 
 _SERIES = ("month", "price_level", "market_wage", "wage_index", "real_wage", "robot_mp",
-           "implied_wage", "wage_parity", "robot_price", "ulc_robot", "ulc_human", "rho_ulc",
+           "implied_wage", "wage_parity", "robot_price", "rho_ulc_items", "rho_ulc_real",
            "rho_hour", "adoption_share", "robot_output_share", "output", "human_hours",
            "robot_hours", "labor_demand_index", "unit_cost", "sector_price", "tfp",
-           "platform_revenue", "platform_cash_flow")
+           "platform_revenue", "platform_cash_flow", "employment_rate", "robots_per_1000_workers",
+           "real_market_wage", "labor_productivity")
 
 
 @dataclass(frozen=True)
@@ -291,8 +235,9 @@ class MacroResult:
     ``adoption_share``: mean robot share over establishments; ``robot_output_share``:
     output-weighted. ``labor_demand_index``: human hours relative to month 0.
     ``tfp``: output per cost-weighted input (human hours at w_h(0), robot hours at
-    month-0 operating + capex cost), 1 at month 0. ``platform_cash_flow``: revenue
-    minus operating cost minus capex of a fleet sized for ``utilisation``.
+    month-0 operating + capex cost), 1 at month 0. ``sector_price``: the mix-weighted
+    price of a good unit. ``platform_cash_flow``: revenue minus operating cost minus
+    capex of a fleet sized for ``utilisation``.
     """
 
     scenario: Scenario
@@ -319,12 +264,94 @@ def _monthly(rate_annual: float) -> float:
     return (1.0 + rate_annual) ** (1.0 / 12.0) - 1.0
 
 
+def market_wage_factor(sigma: float, sector_hours: float, supply: float, eta_s: float,
+                       eps_d: float, iterations: int = 6) -> float:
+    """Market wage relative to its trend, ``x = m / trend``, clearing the local labor market:
+    ``(1 − σ)·x^ε_d + σ·r = s·x^η_s`` with σ the sector's share of employment at month 0,
+    r the sector's human hours relative to month 0, s the labor supply relative to month 0,
+    ε_d ≤ 0 the rest of the market's labor-demand elasticity and η_s > 0 the supply
+    elasticity. With ε_d = 0 this is ``x = ((1 − σ + σr)/s)^(1/η_s)``; otherwise Newton
+    steps on ``y = ln x`` from that point (the left side falls and the right rises in y,
+    so the root is unique). Employment then moves as ``s·x^η_s``."""
+    y = math.log(max(1.0 - sigma + sigma * sector_hours, 1e-12) / supply) / eta_s
+    if eps_d == 0.0:
+        return math.exp(y)
+    for _ in range(iterations):
+        a = (1.0 - sigma) * math.exp(eps_d * y)
+        d = a + sigma * sector_hours
+        f = math.log(d) - math.log(supply) - eta_s * y
+        y -= f / (eps_d * a / d - eta_s)
+    return math.exp(y)
+
+
+def without_robots(scenario: Scenario) -> Scenario:
+    """The counterfactual of a scenario: the same sector with no establishment adopting."""
+    return dataclasses.replace(scenario, adoption_innovation=0.0, adoption_imitation=0.0,
+                               initial_adoption=0.0)
+
+
+def exposure_effects(result: MacroResult, counterfactual: MacroResult) -> dict:
+    """The sector's robot effects measured as the empirical literature measures them,
+    against the counterfactual without robots, over the whole horizon (a long difference):
+
+    * per additional robot per thousand workers (exposure ``Δx = x_T − x_0``): the change in
+      the employment-to-population ratio, ``100·(Δer − Δer^c)/Δx`` percentage points, and in
+      the real market wage, ``100·(Δln w − Δln w^c)/Δx`` percent;
+    * the robots' contribution to annual labor-productivity growth in the sector (output
+      per human hour), ``100·(Δln LP − Δln LP^c)/years`` percentage points a year.
+    """
+    s, c = result.series, counterfactual.series
+    dx = float(s["robots_per_1000_workers"][-1] - s["robots_per_1000_workers"][0])
+    if dx <= 1e-9:
+        raise EconInputError("result: no robots were added; there is no exposure to measure")
+    years = (len(s["month"]) - 1) / 12.0
+
+    def change(series, key, log=False):
+        v = np.asarray(series[key], dtype=float)
+        return float(np.log(v[-1] / v[0]) if log else v[-1] - v[0])
+
+    return {
+        "robots_per_1000_workers_added": dx,
+        "employment_rate_pp_per_robot": 100.0 * (change(s, "employment_rate")
+                                                 - change(c, "employment_rate")) / dx,
+        "wage_pct_per_robot": 100.0 * (change(s, "real_market_wage", True)
+                                       - change(c, "real_market_wage", True)) / dx,
+        "labor_productivity_growth_pp": 100.0 * (change(s, "labor_productivity", True)
+                                                 - change(c, "labor_productivity", True)) / years,
+        "years": years,
+    }
+
+
+def robot_hour(sc: Scenario, mp_r: float, price_index: float, level: float, w_h: float):
+    """The accounts of one robot-hour in a month: ledger → allocation → price, by the same
+    functions that price a training run. Good units ``S_k = MP_r·m_k/Σm``, broken
+    ``E_k = S_k·e_k/(1 − e_k)``; output prices ``p_k·index·level``, damage costs
+    ``c_k·level``; real output at month-0 prices. Returns (implied wage, customer price
+    before the platform's cost floor, good units, real output, human real output)."""
+    mix = np.asarray(sc.dish_mix) / sum(sc.dish_mix)
+    e = np.asarray(sc.error_rates)
+    good = mp_r * mix
+    broken = good * e / (1.0 - e)
+    p0 = np.asarray(sc.output_prices)
+    led = window_ledger(good[None], broken[None], 1.0, p0 * price_index * level,
+                        np.asarray(sc.damage_costs) * level, sc.robot_operating_cost * level,
+                        w_h, sc.human_mp, base_prices=p0, human_mix=np.asarray(sc.human_mix))
+    alloc = allocate_ledger(led, delta_mpl_cust=1.0 - sc.s_plat, delta_mpl_total=1.0,
+                            eps_parity=sc.eps_parity)
+    priced = price_windows(sc.pricing_rule, led, alloc)
+    return (float(led.implied_wage[0]), float(priced.price[0]), float(led.good[0]),
+            float(led.real_output[0]), float(led.human_real_output[0]))
+
+
 def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
              seed: int = 0) -> MacroResult:
-    """Run the sector for ``scenario.months`` months; deterministic given ``seed``."""
+    """Run the sector for ``scenario.months`` months (module docstring); deterministic given
+    ``seed``. The learning curve is read at ``initial_env_steps + month·env_steps_per_month``
+    when fitted in env steps."""
     sc = scenario
     if not isinstance(sc, Scenario):
-        raise MacroConfigError(f"scenario: expected a Scenario, got {type(sc).__name__}")
+        raise EconInputError(f"scenario: expected a Scenario, got {type(sc).__name__}")
+    sc.check_types()
     if learning_curve is None:
         learning_curve = LearningCurve(sc.mp_0, sc.mp_inf, sc.tau_months, unit="months")
     if not isinstance(learning_curve, LearningCurve):
@@ -343,41 +370,36 @@ def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
     buf = np.empty(n)
 
     months = np.arange(T)
-    level = (1.0 + _monthly(sc.inflation_annual)) ** months
+    infl = _monthly(sc.inflation_annual)
     w_trend = sc.initial_human_wage * (1.0 + _monthly(sc.wage_growth_annual)) ** months
     supply = (1.0 + _monthly(sc.labor_supply_growth_annual)) ** months
     demand_trend = (1.0 + _monthly(sc.demand_growth_annual)) ** months
-    mp_r = np.maximum(learning_curve.at_months(months, sc.env_steps_per_month), 1e-9)
-    e = sc.robot_error_rate
-    dmg_per_good = e / (1.0 - e)  # broken units per good unit at a fixed error rate
+    x = (sc.initial_env_steps + months * sc.env_steps_per_month
+         if learning_curve.unit == "env_steps" else months.astype(float))
+    mp_r = np.maximum(learning_curve(x), 1e-9)
+    p_bar0 = float(np.dot(sc.output_prices, sc.dish_mix) / sum(sc.dish_mix))
 
     out = {k: np.empty(T) for k in _SERIES}
-    w_h = sc.initial_human_wage
-    p_real = sc.output_price
+    wages = WageIndex(sc.initial_human_wage, sc.wage_alpha)
+    index = 1.0  # real sector price index, month 0 = 1
     uc_real0 = y_per_x0 = human0 = None
     robot_share = sc.initial_adoption
     cost0 = sc.robot_operating_cost + sc.robot_capex_per_hour
     for t in range(T):
-        price = p_real * level[t]
-        implied = mp_r[t] * (price - sc.damage_cost * level[t] * dmg_per_good)
-        spread = implied - w_h if implied > w_h * (1.0 + sc.eps_parity) else 0.0
-        capture_h = sc.s_plat * spread
-        if sc.pricing_rule == "split":
-            robot_price = w_h + capture_h if implied > w_h else implied
-        else:
-            robot_price = min(max(0.0, implied - (spread - capture_h)), w_h)
+        w_h, level = wages.nominal, wages.price_level
+        implied, price, good, real, real_h = robot_hour(sc, mp_r[t], index, level, w_h)
         # the platform does not rent below its own cost per billed hour
-        robot_price = max(robot_price, (sc.robot_operating_cost + sc.robot_capex_per_hour
-                                        / sc.utilisation) * level[t])
-        ulc_r = robot_price / mp_r[t]
-        ulc_h = w_h / sc.human_mp
-        rho = ulc_r / ulc_h
+        robot_price = max(price, (sc.robot_operating_cost + sc.robot_capex_per_hour
+                                  / sc.utilisation) * level)
+        rho = float(ulc_ratio(robot_price, good, w_h, sc.human_mp)[0])
+        rho_real = float(ulc_ratio(robot_price, real, w_h, real_h)[0])
 
-        # smooth adoption: hazard h_i = speed·σ((saving − hurdle_i)/temperature), where speed
+        # smooth adoption: hazard h_i = speed·σ((saving − hurdle_i)/temperature) with the saving
+        # 1 − ρ_ULC on real output (a site pays for dishes, not for item counts), where speed
         # grows with last month's robot share (Bass-style diffusion: firms see others adopt),
         # moves the human share u_i = 1 − a_i by u_i ← u_i·(1 − h_i); in place, no temporaries
         speed = min(1.0, sc.adoption_innovation + sc.adoption_imitation * robot_share)
-        np.subtract(hurdle_t, (1.0 - rho) / sc.adoption_temperature, out=buf)
+        np.subtract(hurdle_t, (1.0 - rho_real) / sc.adoption_temperature, out=buf)
         np.exp(np.minimum(buf, 700.0, out=buf), out=buf)
         buf += 1.0
         np.divide(-speed, buf, out=buf)
@@ -385,31 +407,32 @@ def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
         u *= buf
         robot_share = 1.0 - float(np.einsum("i,i->", u, size)) / total_size
 
-        demand = demand_trend[t] * (p_real / sc.output_price) ** (-sc.demand_elasticity)
-        output = demand * total_size
-        robot_hours = output * robot_share / mp_r[t]
-        human_hours = output * (1.0 - robot_share) / sc.human_mp
+        # output in real terms ($ at month-0 prices of the robot's mix): a human hour yields
+        # Q_h, a robot hour Q_r, so hours follow real output, not item counts
+        demand = demand_trend[t] * index ** (-sc.demand_elasticity)
+        output = demand * total_size * p_bar0
+        robot_hours = output * robot_share / real
+        human_hours = output * (1.0 - robot_share) / real_h
         unit_cost = (human_hours * w_h + robot_hours * robot_price) / output
         x_input = sc.initial_human_wage * human_hours + cost0 * robot_hours
         if t == 0:
-            uc_real0, human0 = unit_cost / level[0], max(human_hours, 1e-12)
+            uc_real0, human0 = unit_cost / level, max(human_hours, 1e-12)
             y_per_x0 = output / x_input
         revenue = robot_price * robot_hours
-        cash = (revenue - sc.robot_operating_cost * level[t] * robot_hours
-                - sc.robot_capex_per_hour * level[t] * robot_hours / sc.utilisation)
+        cash = (revenue - sc.robot_operating_cost * level * robot_hours
+                - sc.robot_capex_per_hour * level * robot_hours / sc.utilisation)
 
         row = out
         row["month"][t] = t
-        row["price_level"][t] = level[t]
+        row["price_level"][t] = level
         row["wage_index"][t] = w_h
-        row["real_wage"][t] = w_h / level[t]
+        row["real_wage"][t] = wages.real
         row["robot_mp"][t] = mp_r[t]
         row["implied_wage"][t] = implied
         row["wage_parity"][t] = implied / w_h
         row["robot_price"][t] = robot_price
-        row["ulc_robot"][t] = ulc_r
-        row["ulc_human"][t] = ulc_h
-        row["rho_ulc"][t] = rho
+        row["rho_ulc_items"][t] = rho
+        row["rho_ulc_real"][t] = rho_real
         row["rho_hour"][t] = robot_price / w_h
         row["adoption_share"][t] = 1.0 - float(u.mean())
         row["robot_output_share"][t] = robot_share
@@ -418,18 +441,24 @@ def simulate(scenario: Scenario, learning_curve: LearningCurve | None = None,
         row["robot_hours"][t] = robot_hours
         row["labor_demand_index"][t] = human_hours / human0
         row["unit_cost"][t] = unit_cost
-        row["sector_price"][t] = price
+        row["sector_price"][t] = p_bar0 * index * level
         row["tfp"][t] = (output / x_input) / y_per_x0
         row["platform_revenue"][t] = revenue
         row["platform_cash_flow"][t] = cash
 
-        # feedback: pass-through of real unit-cost changes; wage answers labor demand
-        p_real = max(1e-9, sc.output_price + sc.price_pass_through
-                     * (unit_cost / level[t] - uc_real0))
-        rel_demand = 1.0 - sc.sector_labor_share + sc.sector_labor_share * human_hours / human0
-        market = w_trend[t] * (rel_demand / supply[t]) ** (1.0 / sc.labor_supply_elasticity)
+        # feedback: pass-through of real unit-cost changes; the wage answers labor demand
+        index = max(1e-9, 1.0 + sc.price_pass_through * (unit_cost / level - uc_real0))
+        x = market_wage_factor(sc.sector_labor_share, human_hours / human0, supply[t],
+                               sc.labor_supply_elasticity, sc.labor_demand_elasticity)
+        market = w_trend[t] * x
         out["market_wage"][t] = market
-        w_h = sc.wage_alpha * market + (1.0 - sc.wage_alpha) * w_h
+        out["real_market_wage"][t] = market / level
+        out["employment_rate"][t] = sc.employment_rate * x ** sc.labor_supply_elasticity
+        workers0 = human0 / sc.worker_hours_per_month / max(sc.sector_labor_share, 1e-12)
+        robots = robot_hours / (sc.robot_hours_per_month * sc.utilisation)
+        out["robots_per_1000_workers"][t] = 1000.0 * robots / workers0
+        out["labor_productivity"][t] = output / max(human_hours, 1e-12)
+        wages.update(market, infl)
 
     series = {k: v for k, v in out.items()}
     series["month"] = months
@@ -466,6 +495,8 @@ def npv(series, discount_rate_annual: float, utilisation: float, churn_monthly: 
 def npv_sensitivity(series, scenario: Scenario, discount_rates, utilisations,
                     churns) -> dict[str, np.ndarray]:
     """NPV over the full grid of (discount rate, utilisation, churn); long-format columns."""
+    if not (len(discount_rates) and len(utilisations) and len(churns)):
+        raise EconInputError("sens_*: every sensitivity list needs at least one value")
     rows = [(r, u, c, npv(series, r, u, c, scenario))
             for r in discount_rates for u in utilisations for c in churns]
     cols = np.array(rows, dtype=float).reshape(-1, 4)
@@ -489,7 +520,8 @@ def macro_figure(result: MacroResult, path) -> Path:
     ax[0, 1].plot(m, s["market_wage"], lw=0.8, label="market wage (nominal)")
     ax[0, 1].plot(m, s["real_wage"], label="w_h real (month-0 $)")
     ax[0, 1].set(title="Human wage", ylabel="$/h")
-    ax[0, 2].plot(m, s["rho_ulc"], label="ρ_ULC")
+    ax[0, 2].plot(m, s["rho_ulc_real"], label="ρ_ULC, real output")
+    ax[0, 2].plot(m, s["rho_ulc_items"], lw=0.8, label="ρ_ULC, item count")
     ax[0, 2].plot(m, s["rho_hour"], label="ρ_hour")
     ax[0, 2].axhline(1, color="k", lw=0.5)
     ax[0, 2].set(title="Robot vs human cost", ylabel="ratio")

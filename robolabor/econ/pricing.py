@@ -1,4 +1,4 @@
-"""What the customer pays per robot-hour, and who ends up with the spread (ECONOMICS.md §3).
+"""What the customer pays per robot-hour, and who ends up with the spread.
 
 Two rules share one entry point, ``price_windows``:
 
@@ -32,6 +32,7 @@ from robolabor.econ._checks import (
 )
 from robolabor.econ.allocation import Allocation
 from robolabor.econ.ledger import Ledger
+from robolabor.econ.output import ulc_ratio, unit_labor_cost
 
 __all__ = ["PricingRule", "RULES", "PricingLedger", "price_windows"]
 
@@ -90,8 +91,12 @@ class PricingLedger:
     = (P − o)·H``; ``platform_premium = (P − w_h)·H``; ``capture_realised`` is the
     part of C received as cash (``clip(premium, 0, C)``), ``capture_unrealised =
     C − capture_realised``. ``cs_per_hour = max(0, w_h − P)`` ($/h), per unit
-    ``max(0, ULC_h − ULC_r)`` ($/good unit); ``*_signed`` drop the max.
-    ``ulc_robot = P / MP_r`` (``inf`` if P > 0 with no good unit, 0 if P ≤ 0).
+    ``max(0, ULC_h − ULC_r)`` on the item count ($/good item); ``*_signed`` drop the max.
+    Unit labor cost on two output measures: the item count, ``ulc_robot_items = P / MP_r``
+    and ``ulc_human_items = w_h / MP_h`` ($ per item, every item one unit), and real
+    output at base-period prices, ``ulc_robot_real = P·H / Q`` and ``ulc_human_real =
+    w_h / Q_h`` ($ per base-period $ of output); ``rho_ulc_items`` and ``rho_ulc_real``
+    are their ratios (``inf`` if P > 0 with no output, 0 if P ≤ 0).
     """
 
     rule: str
@@ -106,9 +111,12 @@ class PricingLedger:
     cs_per_hour_signed: np.ndarray
     cs_per_unit: np.ndarray
     cs_per_unit_signed: np.ndarray
-    ulc_robot: np.ndarray
-    ulc_human: np.ndarray
-    rho_ulc: np.ndarray
+    ulc_robot_items: np.ndarray
+    ulc_human_items: np.ndarray
+    rho_ulc_items: np.ndarray
+    ulc_robot_real: np.ndarray
+    ulc_human_real: np.ndarray
+    rho_ulc_real: np.ndarray
     rho_hour: np.ndarray
     # carried inputs, so claims and figures need nothing else
     implied_wage: np.ndarray
@@ -117,6 +125,7 @@ class PricingLedger:
     error_rate: np.ndarray
     hours: np.ndarray
     revenue_per_good_unit: np.ndarray
+    real_output: np.ndarray
     spread_value: np.ndarray
     rebate: np.ndarray
     capture: np.ndarray
@@ -184,9 +193,12 @@ def price_windows(rule: str, ledger: Ledger | Mapping, allocation: Allocation,
     realised = np.where(allocation.above_threshold,
                         np.clip(premium, 0.0, allocation.capture), 0.0)
     mp = ledger.mp
-    with np.errstate(over="ignore"):  # a vanishing MP_r gives an infinite unit cost, correctly
-        ulc_r = np.divide(price, mp, out=np.where(price > 0, np.inf, 0.0), where=mp > 0)
-    ulc_h = ledger.ulc_human
+    ulc_r = unit_labor_cost(price * h, ledger.good)  # = P / MP_r; inf with no good unit
+    ulc_h = ledger.ulc_human_items
+    ulc_r_real = unit_labor_cost(price * h, ledger.real_output)
+    with np.errstate(invalid="ignore"):  # no priced output at all: ρ on real output is NaN
+        rho_items = ulc_ratio(price * h, ledger.good, w_h, ledger.human_mp)
+        rho_real = ulc_ratio(price * h, ledger.real_output, w_h, ledger.human_real_output)
     cs_hour_signed = w_h - price
     cs_unit_signed = ulc_h - ulc_r
     return PricingLedger(
@@ -202,9 +214,12 @@ def price_windows(rule: str, ledger: Ledger | Mapping, allocation: Allocation,
         cs_per_hour_signed=cs_hour_signed,
         cs_per_unit=np.maximum(0.0, cs_unit_signed),
         cs_per_unit_signed=cs_unit_signed,
-        ulc_robot=ulc_r,
-        ulc_human=ulc_h,
-        rho_ulc=ulc_r / ulc_h,
+        ulc_robot_items=ulc_r,
+        ulc_human_items=ulc_h,
+        rho_ulc_items=rho_items,
+        ulc_robot_real=ulc_r_real,
+        ulc_human_real=ledger.ulc_human_real,
+        rho_ulc_real=rho_real,
         rho_hour=price / w_h,
         implied_wage=w,
         human_wage=w_h,
@@ -212,6 +227,7 @@ def price_windows(rule: str, ledger: Ledger | Mapping, allocation: Allocation,
         error_rate=ledger.error_rate,
         hours=h,
         revenue_per_good_unit=ledger.revenue_per_good_unit,
+        real_output=ledger.real_output,
         spread_value=allocation.spread_value,
         rebate=allocation.rebate,
         capture=allocation.capture,

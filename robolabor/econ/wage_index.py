@@ -1,4 +1,4 @@
-"""The human-wage benchmark w_h(t) (ECONOMICS.md §4).
+"""The human-wage benchmark w_h(t).
 
 ``w_h(t) = α·m(t) + (1 − α)·w_h(t−1)`` on *nominal* market observations m(t).
 Real values divide by the *cumulative* price level ``Π(1 + π_i)``; nominal and

@@ -223,6 +223,26 @@ def shift_rate_and_perr(params: ShiftParams, speed: np.ndarray | float,
     return rate, perr
 
 
+def iso_error_care(params: ClassicParams | ShiftParams, speed: np.ndarray | float,
+                   care: np.ndarray | float, new_speed: np.ndarray | float) -> np.ndarray:
+    """The inverse of the error model in care: the care ``c'`` that keeps the speed-induced
+    risk ``s^q_s·(1 − e·c)^q_c`` of ``(speed, care)`` unchanged at ``new_speed``:
+    ``c' = (1 − (1 − e·c)·(s / s')^(q_s/q_c)) / e``, clipped to [0, 1] (e = ``care_effect``;
+    the classic task has e = 1). Both tasks' error probabilities depend on the action only
+    through this risk, so the two actions differ in speed and not in quality (up to the clip).
+    """
+    s = np.asarray(speed, dtype=np.float64)
+    c = np.asarray(care, dtype=np.float64)
+    s_new = np.asarray(new_speed, dtype=np.float64)
+    e = float(getattr(params, "care_effect", 1.0))
+    if e <= 0:
+        return np.broadcast_to(c, np.broadcast_shapes(c.shape, s_new.shape)).copy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(s_new > 0, s / np.maximum(s_new, 1e-12), 1.0)
+    keep = (1.0 - e * c) * ratio ** (params.q_speed / params.q_care)
+    return np.clip((1.0 - keep) / e, 0.0, 1.0)
+
+
 def classic_rate_and_perr(params: ClassicParams, speed: np.ndarray | float,
                           care: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
     """The prototype's formulas (original-system §1.4), vectorised."""

@@ -39,6 +39,9 @@ class LoopConfig:
     eval_seed: int = spec(10_000, lo=0,
                           doc="first seed of the evaluation episodes: common random numbers "
                               "across checkpoints")
+    eval_fresh_episodes: bool = spec(False, doc="evaluate each checkpoint on its own, fresh "
+                                     "episodes (seeds eval_seed + step·eval_episodes) instead "
+                                     "of the common ones: the claim-4 negative control")
     checkpoint_every: int = spec(3_000, lo=1, doc="env steps between checkpoints")
     keep_checkpoints: int = spec(2, lo=1, doc="checkpoints kept on disk (oldest removed)")
     threads: int = spec(1, lo=1, hi=64, doc="torch intra-op threads")
@@ -205,6 +208,21 @@ def config_from_dict(data: dict | None, overrides: dict[str, Any] | None = None)
         raise ConfigError("the top level must be a mapping of sections")
     merged = _apply_overrides(_merge(default_recipe_data(), data), dict(overrides or {}))
     return from_dict(RunConfig, merged)
+
+
+def read_yaml_mapping(path: str | Path, what: str = "config file",
+                      top: str = "sections") -> dict:
+    """A YAML file whose top level is a mapping (``{}`` when empty), read like a config
+    (YAML 1.2 numbers, duplicate keys refused); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    data = read_yaml(path.read_text(), str(path))
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of {top}")
+    return data
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:

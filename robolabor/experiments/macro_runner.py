@@ -1,4 +1,4 @@
-"""Sector simulations (ECONOMICS.md §6) from scenario files, with their outputs on disk.
+"""Sector simulations from scenario files, with their outputs on disk.
 
 ``run_macro`` turns one scenario into a folder::
 
@@ -9,11 +9,14 @@
       sensitivity.md       the same grid, NPV averaged over seeds, as a Markdown table
       macro.json           summary: scenario, learning curve and its source, NPV, end state
 
-The robot's learning curve is the scenario's own unless ``run_dirs`` are given:
-then it is fitted to the evaluation checkpoints of those training runs (evaluated
-MP vs env steps), and the scenario's ``env_steps_per_month`` converts steps to
-months. Seeds (establishment draws) and scenario sweeps fan out over the same
-sweep backends as training.
+Scenario files are validated by the same schema as run configs (an unknown key, a
+wrong type or a value out of range is a ``ConfigError`` naming it). With
+``run_dirs`` the robot is the runs' own (``scenario_from_runs``): their prices,
+damage costs, dish mix and per-type error rates at the last common checkpoint, their
+human benchmark (wage, items per hour, mix), operating cost, and a learning curve
+fitted to their evaluated MP in the runs' own units, read from the last checkpoint's
+step on (``initial_env_steps``), so month 0 is the trained robot. Seeds
+(establishment draws) and scenario sweeps fan out over the sweep backends.
 """
 
 from __future__ import annotations
@@ -32,49 +35,93 @@ from robolabor.econ import (
     MacroResult,
     Scenario,
     fit_learning_curve,
-    load_scenario,
     macro_figure,
     simulate,
 )
+from robolabor.econ.stats import mean_interval
 from robolabor.errors import UserError
 from robolabor.experiments.runs import read_table, write_table
 from robolabor.experiments.sweep import get_backend
+from robolabor.schema import ConfigError, from_dict
 
-__all__ = ["learning_curve_from_runs", "run_macro", "sweep_macro"]
-
-
-def _run_human_mp(run_dir: Path) -> float | None:
-    """The human benchmark MP of the run's own task (None when the run has no config)."""
-    if not (run_dir / "config.yaml").is_file():
-        return None
-    from robolabor.experiments.config import load_config
-    from robolabor.experiments.rollout import make_env
-
-    cfg = load_config(run_dir / "config.yaml")
-    return float(make_env(cfg.env.id, cfg.env.config).unwrapped.econ.human_mp)
+__all__ = ["load_scenario", "scenario_from_dict", "learning_curve_from_runs",
+           "scenario_from_runs", "runs_wage_parity", "run_macro", "sweep_macro"]
 
 
-def learning_curve_from_runs(run_dirs: Sequence, human_mp: float | None = None
-                             ) -> LearningCurve:
+def scenario_from_dict(data: dict, where: str = "scenario") -> Scenario:
+    """A Scenario validated by the run-config schema (types, ranges, unknown keys)."""
+    try:
+        sc = from_dict(Scenario, data)
+        sc.check_types()
+    except (ConfigError, EconInputError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return sc
+
+
+def load_scenario(path) -> Scenario:
+    """Read a scenario YAML file (``configs/macro/*.yaml``) into a validated Scenario."""
+    from robolabor.experiments.config import read_yaml_mapping
+
+    data = read_yaml_mapping(path, "scenario file", "scenario keys")
+    return scenario_from_dict(data, str(path))
+
+
+def learning_curve_from_runs(run_dirs: Sequence) -> LearningCurve:
     """Fit ``mp(steps)`` to every evaluation checkpoint of the runs, pooled (with seeds on a
-    common schedule this is the fit to the across-seed mean).
-
-    With ``human_mp`` (the scenario's), each run's MP is first expressed in the scenario's
-    units through productivity parity, ``MP_r · human_mp / MP_h(run's task)``: a task that
-    counts items where the scenario counts plates keeps its robot-to-human ratio.
-    """
+    common schedule this is the fit to the across-seed mean), in the runs' own units."""
     steps, mp = [], []
     for d in run_dirs:
         rows = read_table(Path(d) / "evals.parquet")
         if not rows:
             raise EconInputError(f"{d}: no evaluation rows (evals.parquet missing or empty)")
-        run_mp = _run_human_mp(Path(d)) if human_mp is not None else None
-        scale = human_mp / run_mp if run_mp else 1.0
         steps += [float(r["step"]) for r in rows]
-        mp += [float(r["mp"]) * scale for r in rows]
+        mp += [float(r["mp"]) for r in rows]
     if not steps:
         raise EconInputError("run_dirs: need at least one run directory to fit a learning curve")
     return fit_learning_curve(np.array(steps), np.array(mp))
+
+
+def runs_wage_parity(runs) -> dict:
+    """Wage parity of the runs' last common checkpoint: mean over seeds of each run's
+    evaluation mean, with a 95% t-interval across seeds (one run: its episodes')."""
+    last = min(r.steps[-1] for r in runs)
+    per = [next(c for c in r.checkpoints if c.step == last) for r in runs]
+    if len(per) >= 2:
+        v = np.array([float(np.mean(c.ledger.wage_parity)) for c in per])
+    else:
+        v = np.asarray(per[0].ledger.wage_parity, float)
+    m, lo, hi, _ = mean_interval(v)
+    return {"step": int(last), "mean": m, "ci": [lo, hi], "n": int(len(v))}
+
+
+def scenario_from_runs(scenario: Scenario, runs) -> tuple[Scenario, LearningCurve]:
+    """The scenario with the runs' robot (module docstring) and its fitted learning curve.
+    ``runs``: priced runs of one task (``ledgers.price_runs``)."""
+    if not runs:
+        raise EconInputError("runs: need at least one priced run")
+    task = runs[0].task
+    last = min(r.steps[-1] for r in runs)
+    cks = [next(c for c in r.checkpoints if c.step == last) for r in runs]
+    good = sum(c.good_by_type.sum(axis=0) for c in cks)
+    broken = sum(c.broken_by_type.sum(axis=0) for c in cks)
+    attempted = good + broken
+    err = np.divide(broken, attempted, out=np.zeros_like(good), where=attempted > 0)
+    op = float(np.mean([np.mean(c.ledger.operating_cost_per_hour) for c in cks]))
+    steps = np.concatenate([[c.step for c in r.checkpoints] for r in runs]).astype(float)
+    mp = np.concatenate([[float(np.mean(c.ledger.mp)) for c in r.checkpoints] for r in runs])
+    curve = fit_learning_curve(steps, mp)
+    changes = {
+        "output_prices": [float(x) for x in task.prices],
+        "damage_costs": [float(x) for x in task.damage_costs],
+        "dish_mix": [float(x) for x in good / good.sum()],
+        "error_rates": [float(x) for x in np.minimum(err, 0.99)],
+        "human_mix": [float(x) for x in task.human_mix],
+        "initial_human_wage": task.human_wage, "human_mp": task.human_mp,
+        "robot_operating_cost": op, "initial_env_steps": float(last),
+        "eps_parity": runs[0].eps_parity,
+    }
+    data = {**scenario.to_dict(), **changes}
+    return scenario_from_dict(data, f"scenario {scenario.name!r} with the runs' robot"), curve
 
 
 def _curve_dict(curve: LearningCurve) -> dict:
@@ -85,7 +132,7 @@ def _curve_dict(curve: LearningCurve) -> dict:
 def _simulate_job(scenario: dict, curve: dict | None, seed: int) -> dict:
     """One seed; plain data in and out, so it crosses process boundaries."""
     lc = LearningCurve(**curve) if curve else None
-    res = simulate(Scenario.from_dict(scenario), lc, seed=seed)
+    res = simulate(scenario_from_dict(scenario), lc, seed=seed)
     return {"seed": int(seed), "series": {k: np.asarray(v) for k, v in res.series.items()},
             "npv": float(res.npv), "sensitivity": res.sensitivity_table(),
             "curve": _curve_dict(res.learning_curve)}
@@ -122,7 +169,13 @@ def run_macro(scenario_path, out_dir, run_dirs: Sequence | None = None, seeds: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     run_dirs = [str(Path(d)) for d in (run_dirs or [])]
-    curve = learning_curve_from_runs(run_dirs, scenario.human_mp) if run_dirs else None
+    curve, parity = None, None
+    if run_dirs:
+        from robolabor.experiments.ledgers import price_runs
+
+        runs = price_runs(run_dirs)
+        scenario, curve = scenario_from_runs(scenario, runs)
+        parity = runs_wage_parity(runs)
     jobs = [{"scenario": scenario.to_dict(), "curve": _curve_dict(curve) if curve else None,
              "seed": s} for s in range(int(seeds))]
     results = get_backend(backend, workers).map(_simulate_job, jobs)
@@ -160,12 +213,15 @@ def run_macro(scenario_path, out_dir, run_dirs: Sequence | None = None, seeds: i
         "learning_curve": {**first["curve"],
                            "source": "fitted to training runs" if run_dirs else "scenario",
                            "run_dirs": run_dirs},
+        "runs_wage_parity": parity,
+        "month0_wage_parity": _finite(float(first["series"]["wage_parity"][0])),
         "npv": {"base_case": _finite(float(np.mean(npvs))), "per_seed": [_finite(v) for v in npvs],
                 "min": _finite(min(npvs)), "max": _finite(max(npvs)),
                 "discount_rate_annual": scenario.discount_rate_annual,
                 "utilisation": scenario.utilisation, "churn_monthly": scenario.churn_monthly},
         "final_month": {k: _finite(end(k)) for k in (
-            "adoption_share", "robot_output_share", "rho_ulc", "rho_hour", "wage_index",
+            "adoption_share", "robot_output_share", "rho_ulc_items", "rho_ulc_real", "rho_hour",
+            "wage_index",
             "real_wage", "labor_demand_index", "tfp", "robot_mp", "wage_parity")},
         "sector_price_change": _finite(float(np.mean(
             [r["series"]["sector_price"][-1] / r["series"]["sector_price"][0] - 1.0
@@ -199,7 +255,8 @@ def sweep_macro(scenario_paths: Sequence, out_dir, backend: str = "local",
     summaries = get_backend(backend, workers).map(run_macro, jobs)
     table = {n: s for n, s in zip(names, summaries, strict=True)}
     lines = ["# Scenario sweep", "",
-             "| scenario | NPV base case ($M) | adoption at end | ρ_ULC at end | ρ_hour at end "
+             "| scenario | NPV base case ($M) | adoption at end | ρ_ULC (real output) at end "
+             "| ρ_hour at end "
              "| month of 50% adoption | real wage at end ($/h) |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     def num(x, spec=".3f", scale=1.0):
@@ -208,7 +265,7 @@ def sweep_macro(scenario_paths: Sequence, out_dir, backend: str = "local",
     for n, s in table.items():
         f = s["final_month"]
         lines.append(f"| {n} | {num(s['npv']['base_case'], ',.3f', 1e6)} "
-                     f"| {num(f['adoption_share'])} | {num(f['rho_ulc'])} "
+                     f"| {num(f['adoption_share'])} | {num(f['rho_ulc_real'])} "
                      f"| {num(f['rho_hour'])} | {num(s['month_half_adoption'], 'd')} "
                      f"| {num(f['real_wage'], '.2f')} |")
     (out / "sweep.md").write_text("\n".join(lines) + "\n")

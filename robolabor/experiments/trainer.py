@@ -339,8 +339,8 @@ class Trainer:
 
     def _evaluate(self, writer) -> dict[str, Any]:
         cfg = self.cfg.train
-        ev = evaluate_agent(self.agent, self.eval_env, cfg.eval_episodes, cfg.eval_seed,
-                            self.optimum)
+        seed = cfg.eval_seed + (self.step * cfg.eval_episodes if cfg.eval_fresh_episodes else 0)
+        ev = evaluate_agent(self.agent, self.eval_env, cfg.eval_episodes, seed, self.optimum)
         ev.update(step=self.step, episode=self.episode, **{"lambda": self.lagrange.lam},
                   lambda_star=float(self.optimum["lambda_star"]), sla=self.sla,
                   dual_target=self.lagrange.sla,

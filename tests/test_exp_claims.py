@@ -1,4 +1,4 @@
-"""Economics of run directories: ledgers rebuilt from evaluation counts, and the claims.
+"""Ledgers of run directories rebuilt from evaluation counts, and the claims on runs.
 
 Synthetic run directories (evals rows with known counts) pin the numbers by hand;
 one very short real training run and its frozen control exercise claim 3's
@@ -14,15 +14,15 @@ import torch
 from scipy import stats
 
 from robolabor.econ import EconInputError
+from robolabor.experiments.claims_report import write_claims_report
+from robolabor.experiments.claims_runner import claim_speed_intervention, claims_for_runs
 from robolabor.experiments.config import config_from_dict, config_hash, dump_config
-from robolabor.experiments.economics import (
+from robolabor.experiments.controls import frozen_control_config, start_frozen_control
+from robolabor.experiments.ledgers import (
     LEDGER_FILE,
     checkpoint_ledgers,
-    claim_speed_intervention,
-    claims_for_runs,
-    frozen_control_run,
     load_data_value,
-    write_claims_report,
+    price_run,
     write_ledgers,
 )
 from robolabor.experiments.runs import read_table, write_table
@@ -80,8 +80,11 @@ def test_checkpoint_ledgers_match_hand_computation(tmp_path):
     assert r["capture_realised"] == 0.0 and r["capture_unrealised"] == pytest.approx(6.0)
     assert r["capture_realised_fraction"] == 0.0
     assert r["cs_per_hour"] == 0.0
-    # ULC_r = 18 / MP, ULC_h = 0.3 → ρ_ULC = 60 / MP
-    assert r["rho_ulc"] == pytest.approx(np.mean([60 / 90, 60 / 96, 60 / 84]))
+    # checkpoint ULC_r = Σ P·H / Σ S = 54 / 270 $ per item, ULC_h = 18 / 60 → ρ = 2/3; one
+    # product, so real output (0.30 $ per item at base prices) gives the same ρ
+    assert r["rho_ulc_items"] == pytest.approx(54 / 270 / 0.3)
+    assert r["rho_ulc_real"] == pytest.approx(r["rho_ulc_items"])
+    assert r["ulc_robot_real"] == pytest.approx(54 / (0.3 * 270))
     assert r["cs_per_unit"] == pytest.approx(np.mean([0.3 - 18 / m for m in (90, 96, 84)]))
     # ΔMPL paired by episode: diffs 10, 11, 9 → mean 10, sd 1, t(2) interval
     half = stats.t.ppf(0.975, 2) / np.sqrt(3)
@@ -144,8 +147,8 @@ def _seed_runs(root, prefix, n_seeds, learning):
         episodes = np.array([0, 4, -4, 2])
         if learning:
             good = [level + 10 * k + episodes + rng.integers(-2, 3) for k in range(5)]
-        else:  # a frozen policy replays the same episodes at every checkpoint
-            good = [level + episodes] * 5
+        else:  # a frozen policy on fresh episodes at every checkpoint: noise, no trend
+            good = [level + rng.integers(-4, 5, size=4) for _ in range(5)]
         broken = [[2, 2, 2, 2]] * 5
         dirs.append(make_run(root / f"{prefix}{s}", steps, good, broken, seed=s))
     return dirs
@@ -154,21 +157,27 @@ def _seed_runs(root, prefix, n_seeds, learning):
 def test_claims_on_synthetic_runs_learning_vs_frozen(tmp_path):
     learning = _seed_runs(tmp_path, "learn", 3, True)
     frozen = _seed_runs(tmp_path, "frozen", 3, False)
-    res = claims_for_runs(learning, "capped", control_dirs=frozen)
+    res, runs = claims_for_runs(learning, "capped", control_dirs=frozen, n_null_controls=200)
     c = res["claims"]
-    assert c["claim4"]["verdict"] == "holds"
-    assert c["claim4"]["numbers"]["slope_ci"][1] < 0
-    assert c["claim4_control"]["verdict"] == "not_supported"
-    assert c["claim4"]["numbers"]["rho_hour_last"] == pytest.approx(1.0)  # pinned under capped
+    for m in ("items", "laspeyres", "tornqvist"):
+        assert c[f"claim4_{m}"]["verdict"] == "holds"
+        assert c[f"claim4_{m}"]["numbers"]["slope_ci"][1] < 0
+        assert c[f"claim4_negative_control_{m}"]["verdict"] == "not_supported"
+        assert c[f"claim4_{m}"]["numbers"]["negative_control"] == "not_supported"
+    fpr = c["claim4_negative_control_laspeyres"]["numbers"]["false_positive_rate"]
+    assert fpr["n_controls"] == 200 and fpr["false_positive_rate"] <= 0.05 + 3 * fpr["mc_se"]
+    assert c["claim4_items"]["numbers"]["rho_hour_last"] == pytest.approx(1.0)  # capped
+    for k in ("claim1_per_hour", "claim1_per_item", "claim1_per_real_output", "claim2"):
+        assert c[k]["numbers"]["control_planted_violation"] == "fails"
     assert c["claim1_per_hour"]["verdict"] == "holds_by_construction"
     assert c["claim2"]["verdict"] == "fails"  # capped: C is never received as cash
     assert c["claim2"]["counterexample"] is not None
     assert c["claim3"]["verdict"] == "not_supported"  # synthetic runs have no policy
     # the frozen runs on their own: no trend, not supported
-    alone = claims_for_runs(frozen, "capped")
-    assert alone["claims"]["claim4"]["verdict"] == "not_supported"
+    alone, _ = claims_for_runs(frozen, "capped")
+    assert alone["claims"]["claim4_laspeyres"]["verdict"] == "not_supported"
     json.dumps(res, allow_nan=False)
-    paths = write_claims_report(res, tmp_path / "report")
+    paths = write_claims_report(res, runs, tmp_path / "report")
     for p in paths.values():
         assert (tmp_path / "report" / p.split("/")[-1]).stat().st_size > 0
     assert "claim4" in (tmp_path / "report" / "claims.md").read_text()
@@ -176,10 +185,11 @@ def test_claims_on_synthetic_runs_learning_vs_frozen(tmp_path):
 
 def test_a_control_that_trends_invalidates_claim4(tmp_path):
     learning = _seed_runs(tmp_path, "learn", 3, True)
-    res = claims_for_runs(learning, "capped", control_dirs=learning)  # a "control" that learns
-    assert res["claims"]["claim4_control"]["verdict"] == "holds"
-    assert res["claims"]["claim4"]["verdict"] == "not_supported"
-    assert res["claims"]["claim4"]["numbers"]["verdict_before_control"] == "holds"
+    res, _ = claims_for_runs(learning, "capped", control_dirs=learning, n_null_controls=10)
+    c = res["claims"]
+    assert c["claim4_negative_control_items"]["verdict"] == "holds"  # a "control" that learns
+    assert c["claim4_items"]["verdict"] == "not_supported"
+    assert c["claim4_items"]["numbers"]["verdict_before_controls"] == "holds"
 
 
 # --------------------------------------------------------------------------- real runs
@@ -200,32 +210,65 @@ def short_runs(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("runs")
     trained = start_run(_short_cfg(), root / "trained")["run_dir"]
-    frozen = frozen_control_run(_short_cfg(), root / "frozen", seed=0, steps=300)["run_dir"]
+    frozen = start_frozen_control(_short_cfg(), root / "frozen")["run_dir"]
     return trained, frozen
 
 
-def test_frozen_control_never_changes_its_policy(short_runs):
+def test_frozen_control_is_a_config_transform():
+    cfg = _short_cfg()
+    ctl = frozen_control_config(cfg)
+    assert ctl.sac.learning_starts == cfg.train.total_steps + 1
+    assert ctl.train.eval_fresh_episodes and not cfg.train.eval_fresh_episodes
+    assert ctl.train.seed == cfg.train.seed and ctl.env == cfg.env and ctl.encoder == cfg.encoder
+
+
+def test_frozen_control_never_changes_its_policy_and_sees_fresh_episodes(short_runs):
+    from robolabor.experiments.checkpoints import build_agent
+    from robolabor.experiments.rollout import make_env
+    from robolabor.experiments.runs import open_run
+
     _, frozen = short_runs
     meta = json.loads((Path(frozen) / "meta.json").read_text())
     assert meta["control"] == "frozen"
     rows = read_table(Path(frozen) / "evals.parquet")
     assert len(rows) >= 3
     first = rows[0]["good_by_type_episodes"]
-    assert all(r["good_by_type_episodes"] == first for r in rows)  # same episodes every time
+    assert any(r["good_by_type_episodes"] != first for r in rows[1:])  # fresh episodes
+    cfg = frozen_control_config(_short_cfg())
+    env = make_env(cfg.env.id, cfg.env.config)
+    init, final = build_agent(cfg, env), open_run(frozen).agent
+    obs, _ = env.reset(seed=3)
+    np.testing.assert_array_equal(init.act(obs, deterministic=True),
+                                  final.act(obs, deterministic=True))  # never updated
     led = checkpoint_ledgers(frozen)
-    assert not any(r["delta_mpl_total_significant"] for r in led)
+    assert not any(r["delta_mpl_total_significant"] for r in led)  # no pairing across fresh
 
 
 def test_claim3_by_speed_intervention(short_runs):
     trained, _ = short_runs
-    res = claim_speed_intervention(trained, "capped", slow_factor=0.7, episodes=48)
+    res = claim_speed_intervention(price_run(trained, "capped"), episodes=48, slow_factor=0.7)
     n = res.numbers
     # the policy sees its own counters, so the arms' states drift apart slightly
     assert n["speed_base"] == pytest.approx(0.7 * n["speed_faster"], rel=0.02)
     assert n["delta_mp"] > 0
     assert abs(n["delta_error_rate"]) < 0.02
     assert res.verdict in ("holds", "not_supported")
+    assert res.numbers["negative_control"] == "not_supported"  # the placebo: noise only
     if n["share_above_threshold"] == 1.0:
         assert res.verdict == "holds"
         assert n["delta_capture"] > 0
         assert n["delta_capture_realised"] == 0.0  # capped: C is not cash above parity
+
+
+def test_positive_control_policies_raise_mp_by_construction():
+    """The shift task's exact policy slowed by rising speed factors (care re-solved for the
+    same risk): MP rises with the factor on common-size fresh episode sets."""
+    from robolabor.experiments.controls import speed_schedule_episodes
+    from robolabor.experiments.media import scripted_policy
+    from robolabor.experiments.rollout import make_env
+
+    env = make_env("robolabor/DishwashingShift-v0")
+    per_factor = speed_schedule_episodes(env, scripted_policy(env, "optimal", 0), (0.3, 1.0),
+                                         20, 7_000)
+    mp = [np.mean([t.good.sum() / (t.steps / 60) for t in ts]) for ts in per_factor]
+    assert mp[1] > mp[0] + 10
