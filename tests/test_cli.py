@@ -254,11 +254,16 @@ def test_optimum_frontier_command(capsys, tmp_path):
 
 def test_demo_command_writes_a_report(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert main(["demo", "--steps", "360", "--out", str(out), "--json"]) == 0
+    assert main(["demo", "--steps", "360", "--final-episodes", "5", "--out", str(out),
+                 "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert Path(summary["report"]).is_file()
     assert (out / "report.png").stat().st_size > 10_000
-    assert summary["lambda_star"] > 0 and summary["step"] == 360
+    assert summary["lambda_star"] > 0 and summary["env_steps"] == 360
+    # scored on fresh episodes, with the frontier score and the SLA verdict
+    assert summary["final_eval_seed"] == 1_000_000 and summary["final_episodes"] == 5
+    assert summary["sla_verdict"] in ("met", "not_rejected", "broken")
+    assert json.loads((out / "meta.json").read_text())["seed"] == 100
     # the default recipe (configs/shift_state.yaml), on a shortened budget only
     from robolabor.experiments.config import DEFAULT_RECIPE, load_config
     from robolabor.schema import to_dict
