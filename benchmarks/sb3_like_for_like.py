@@ -32,15 +32,16 @@ import tempfile
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from _report import emit
+from sb3_video import StepClock
 
 from robolabor.envs.optimum import optimum_for_env
 from robolabor.envs.wrappers import FixedLagrangianReward
 from robolabor.experiments.config import load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, report_seeds
+from robolabor.experiments.report import steps_to_reach
 from robolabor.experiments.rollout import EpisodeTally, make_env, run_episodes
 from robolabor.experiments.runs import RunDir, read_table
 from robolabor.experiments.scoring import score_episodes
@@ -48,29 +49,7 @@ from robolabor.experiments.trainer import Trainer
 
 CONFIGS = {"state": "configs/shift_state.yaml", "pixels": "configs/shift_video.yaml"}
 PERIODIC_EVAL_EPISODES = 30
-
-
-class StepClock(gym.Wrapper):
-    """Times env steps after the first ``after`` ones: steps/s while learning."""
-
-    def __init__(self, env: gym.Env, after: int) -> None:
-        super().__init__(env)
-        self.after, self.n, self.t_first, self.t_last = after, 0, None, 0.0
-
-    def step(self, action):
-        out = self.env.step(action)
-        self.n += 1
-        now = time.perf_counter()
-        if self.n == self.after + 1:
-            self.t_first = now
-        self.t_last = now
-        return out
-
-    def rate(self) -> float:
-        timed = self.n - self.after - 1
-        if self.t_first is None or timed < 1:
-            return float("nan")
-        return timed / (self.t_last - self.t_first)
+CURVE_KEYS = ("step", "wall_seconds", "pct_of_frontier", "sla_verdict")
 
 
 def frontier_score(env_id: str, env_config: dict, act, episodes: int, seed: int,
@@ -104,8 +83,7 @@ def run_ours(cfg) -> tuple[dict, object]:
         evals = read_table(trainer.run_dir.evals_path)
     agent = trainer.agent
     return {"steps_per_s": clock.rate(), "wall_seconds": wall, "updates": agent.num_updates,
-            "curve": [(int(r["step"]), float(r["pct_of_frontier"]), r["sla_verdict"],
-                       float(r["wall_seconds"])) for r in evals]}, \
+            "curve": [{k: r[k] for k in CURVE_KEYS} for r in evals]}, \
         (lambda o: agent.act(o, deterministic=True))
 
 
@@ -165,21 +143,14 @@ def run_sb3(cfg, modality: str, mode: str, seed: int, steps: int, lam: float, op
                 elapsed = time.perf_counter() - t0
                 sc = frontier_score(cfg.env.id, cfg.env.config, act, PERIODIC_EVAL_EPISODES,
                                     cfg.train.eval_seed, optimum)
-                curve.append((self.num_timesteps, sc["pct_of_frontier"], sc["sla_verdict"],
-                              elapsed))
+                curve.append({"step": self.num_timesteps, "wall_seconds": elapsed,
+                              **{k: sc[k] for k in CURVE_KEYS[2:]}})
             return True
 
     model.learn(total_timesteps=steps, callback=Callback())
     wall = time.perf_counter() - t0
     return {"steps_per_s": clock.rate(), "wall_seconds": wall,
             "updates": int(model._n_updates), "curve": curve}, act
-
-
-def first_reach(curve, pct: float = 90.0):
-    for step, score, verdict, wall in curve:
-        if score >= pct and verdict != "broken":
-            return step, wall
-    return None, None
 
 
 def main() -> None:
@@ -219,7 +190,7 @@ def main() -> None:
                                    args.learning_starts, eval_every)
             final = frontier_score(cfg.env.id, cfg.env.config, act, args.episodes,
                                    REPORT_EVAL_SEED, optimum)
-            s90, w90 = first_reach(out["curve"])
+            s90, w90 = steps_to_reach(out["curve"], 90.0)
             rows[name].append({"seed": seed, **out, "steps_to_90": s90, "wall_to_90": w90,
                                "final_pct_of_frontier": final["pct_of_frontier"],
                                "final_sla_verdict": final["sla_verdict"],
@@ -250,8 +221,9 @@ def main() -> None:
         summary[f"{name}_final_sla_verdicts"] = [r["final_sla_verdict"] for r in rs]
         summary[f"{name}_curves"] = [r["curve"] for r in rs]
         summary[f"{name}_updates"] = [r["updates"] for r in rs]
-    summary["steps_per_s_ratio_ours_over_sb3"] = (summary["ours_steps_per_s_median"]
-                                                 / summary["sb3_steps_per_s_median"])
+    ours, sb3 = summary["ours_steps_per_s_median"], summary["sb3_steps_per_s_median"]
+    # None when a side never got past its warm-up in the budget
+    summary["steps_per_s_ratio_ours_over_sb3"] = ours / sb3 if ours and sb3 else None
     emit(summary, args.json)
 
 

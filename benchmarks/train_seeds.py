@@ -34,16 +34,9 @@ from robolabor.experiments.compare import train_job
 from robolabor.experiments.config import load_config, parse_overrides
 from robolabor.experiments.evaluate import evaluate_run
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, TUNING_SEEDS, report_seeds
+from robolabor.experiments.report import steps_to_reach
 from robolabor.experiments.runs import read_table
 from robolabor.experiments.sweep import get_backend
-
-
-def first_reach(evals: list[dict], pct: float) -> tuple[int | None, float | None]:
-    """First periodic evaluation at >= pct of the frontier whose SLA verdict is not broken."""
-    for row in evals:
-        if row["pct_of_frontier"] >= pct and row["sla_verdict"] != "broken":
-            return int(row["step"]), float(row["wall_seconds"])
-    return None, None
 
 
 def variant_overrides(path: str | None) -> dict:
@@ -98,8 +91,8 @@ def main() -> None:
     for job in jobs:
         ev = evaluate_run(job["out"], episodes=args.episodes, seed=eval_seed)
         evals = read_table(Path(job["out"]) / "evals.parquet")
-        s90, _ = first_reach(evals, 90.0)
-        s95, _ = first_reach(evals, 95.0)
+        s90, _ = steps_to_reach(evals, 90.0)
+        s95, _ = steps_to_reach(evals, 95.0)
         best = max(evals, key=lambda r: r["pct_of_frontier"])
         rows.append({"seed": job["seed"], "run_dir": job["out"], "config_hash": ev["config_hash"],
                      **{k: ev[k] for k in ("pct_of_frontier", "pct_of_frontier_lo",

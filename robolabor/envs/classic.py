@@ -1,6 +1,6 @@
 """``robolabor/DishwashingClassic-v0``: the prototype's dishwashing task, reproduced exactly.
 
-Dynamics (original-system §1.4), one step = one minute, 60 steps = one shift:
+Dynamics (the earlier prototype's, unchanged), one step = one minute, 60 steps = one shift:
 attempts ``max(1, Poisson(r))`` with ``r = 2·(0.5+0.5·speed)·(1-0.25·care)``,
 errors ``Binomial(attempts, p_err)`` with
 ``p_err = 0.02 + 0.12·speed^1.2·(1-care)^1.5``.

@@ -22,7 +22,7 @@ better. The best constant action is the best one on the same grid among those
 that meet the SLA (``best_constant_unconstrained_profit`` drops that condition).
 Parity and MP are computed by the economics ledger from expected per-type counts.
 
-Classic task: a stationary bandit (original-system §1.4), so the optimum is a
+Classic task: a stationary bandit (``robolabor.envs.classic``), so the optimum is a
 constant action; it is found on the grid and refined locally around the best
 cell.
 

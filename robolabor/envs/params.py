@@ -245,7 +245,7 @@ def iso_error_care(params: ClassicParams | ShiftParams, speed: np.ndarray | floa
 
 def classic_rate_and_perr(params: ClassicParams, speed: np.ndarray | float,
                           care: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-    """The prototype's formulas (original-system §1.4), vectorised."""
+    """The classic task's formulas (see ``robolabor.envs.classic``), vectorised."""
     s = np.asarray(speed, dtype=np.float64)
     c = np.asarray(care, dtype=np.float64)
     rate = np.maximum(params.rate_floor, params.base_rate * (0.5 + 0.5 * s))

@@ -25,7 +25,7 @@ def _fmt(x: float, ci: float | None = None, digits: int = 2) -> str:
     return f"{x:.{digits}f} ± {ci:.{digits}f}"
 
 
-def _steps_to(evals: list[dict], pct: float) -> tuple[int | None, float | None]:
+def steps_to_reach(evals: list[dict], pct: float) -> tuple[int | None, float | None]:
     """First evaluation at ``pct`` % of the frontier whose SLA verdict is not ``broken``."""
     for row in evals:
         if row["pct_of_frontier"] >= pct and row["sla_verdict"] != "broken":
@@ -123,8 +123,8 @@ def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) 
     last = final_eval or evals[-1]
     png = run.path / "report.png"
     make_figure(run, evals, episodes, optimum, png)
-    s90, w90 = _steps_to(evals, 90.0)
-    s95, w95 = _steps_to(evals, 95.0)
+    s90, w90 = steps_to_reach(evals, 90.0)
+    s95, w95 = steps_to_reach(evals, 95.0)
     lam_gap = (abs(last["lambda"] - optimum["lambda_star"]) / optimum["lambda_star"] * 100
                if optimum["lambda_star"] > 0 else float("nan"))
     rows = [

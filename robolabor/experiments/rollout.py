@@ -95,11 +95,12 @@ def run_episodes(env: gym.Env, act: Callable[[np.ndarray], np.ndarray], episodes
 
 
 def mean_ci(x: np.ndarray) -> tuple[float, float]:
-    """Mean and 95% half-width (t-quantile) of a sample."""
-    from scipy import stats
+    """Mean and 95% half-width of a sample (``econ.stats.mean_interval``); NaN half-width
+    below two values."""
+    from robolabor.econ.stats import mean_interval
 
-    x = np.asarray(x, dtype=float)
+    x = np.asarray(x, dtype=float).ravel()
     if x.size < 2:
         return float(x.mean()) if x.size else float("nan"), float("nan")
-    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
-    return float(x.mean()), float(half)
+    mean, low, _, _ = mean_interval(x)
+    return mean, mean - low
