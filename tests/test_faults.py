@@ -95,10 +95,11 @@ def _tensors_equal(a, b) -> bool:
     return a == b
 
 
-def assert_same_run(got: Path, ref: Path) -> None:
+def assert_same_run(got: Path, ref: Path, total_steps: int = 600) -> None:
     """Tables, checkpoint schedule, agent tensors, replay arrays and loop state equal."""
-    def strip(rows):
-        return [{k: v for k, v in r.items() if k != "wall_seconds"} for r in rows]
+    def strip(rows):  # as JSON text, so that NaN (an undefined score) equals NaN
+        return [json.dumps({k: v for k, v in r.items() if k != "wall_seconds"},
+                           sort_keys=True, default=str) for r in rows]
 
     for table in ("episodes.parquet", "evals.parquet"):
         assert strip(read_table(got / table)) == strip(read_table(ref / table)), table
@@ -117,7 +118,7 @@ def assert_same_run(got: Path, ref: Path) -> None:
         sa.pop("wall_seconds"), sb.pop("wall_seconds")
         assert sa == sb, f"{name}/state.json differs"
     meta = json.loads((got / "meta.json").read_text())
-    assert meta["status"] == "finished" and meta["env_steps"] == 600
+    assert meta["status"] == "finished" and meta["env_steps"] == total_steps
 
 
 @pytest.mark.parametrize("point", KILL_POINTS)
@@ -175,7 +176,7 @@ def test_extension_killed_between_its_writes_completes(fault_cfg, tmp_path, caps
     for table in ("episodes.parquet", "evals.parquet"):
         assert strip(read_table(out / table)) == strip(read_table(ref / table))
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["status"] == "finished" and meta["env_steps"] == 600
+    assert meta["status"] == "finished" and meta["env_steps"] == total_steps
     assert meta["pending_extension"] is None and len(meta["extensions"]) == 1
 
 
@@ -272,3 +273,38 @@ def test_a_read_only_target_fails_with_one_line_and_leaves_nothing(fault_cfg, tm
     result, err = _train_on_tmpfs(fault_cfg, tmp_path / "mnt", "ro,size=64k")
     assert result["rc"] == 1 and result["files"] == [] and result["meta"] is None
     assert "Read-only file system" in _one_error_line(err)
+
+
+VIDEO_FAULT_CFG = """
+env: {id: robolabor/DishwashingShiftVideo-v0}
+encoder: {type: pixel, latent_dim: 16}
+train: {total_steps: 240, eval_every: 120, checkpoint_every: 120, keep_checkpoints: 2,
+        eval_episodes: 1, progress: false, seed: 7}
+sac: {learning_starts: 60, batch_size: 8, hidden_sizes: [32, 32], updates_per_step: 0.5}
+"""
+# A video run stores frames once in replay: its checkpoints hold the frame store and
+# the encoder's tensors, which a state run's do not. Checkpoints at 0, 120 and 240.
+
+
+@pytest.fixture(scope="module")
+def video_fault_cfg(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("vcfg") / "video_fault.yaml"
+    path.write_text(VIDEO_FAULT_CFG)
+    return path
+
+
+@pytest.fixture(scope="module")
+def video_reference(video_fault_cfg, tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("vref") / "run"
+    assert main(["train", str(video_fault_cfg), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("point", ["step@97", "checkpoint:agent@2", "checkpoint:seal@2"])
+def test_a_killed_video_run_resumes_identical(point, video_fault_cfg, video_reference,
+                                               tmp_path, capsys):
+    out = tmp_path / "run"
+    run_killed(["train", str(video_fault_cfg), "--out", str(out)], point)
+    assert main(["train", "--resume", str(out)]) == 0
+    assert_same_run(out, video_reference, total_steps=240)
