@@ -27,8 +27,7 @@ import numpy as np
 import torch
 from _report import emit
 
-from robolabor.data.novelty import METHODS, build_detector, detection_metrics, \
-    encode_observations
+from robolabor.data.novelty import METHODS, build_detector, detection_metrics, encode_observations
 from robolabor.data.packs import collect
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED

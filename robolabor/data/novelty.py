@@ -22,8 +22,8 @@ Baselines on the same latents (same ``fit``/``score`` interface):
 * ``RNDNovelty``: random network distillation, the error of a trained predictor against
   a fixed random network.
 
-Every detector is deterministic given its seed: scoring draws its noise from a
-generator seeded per call, so a latent's score does not depend on its batch.
+Every detector is deterministic given its seed: the diffusion score draws its noise from
+a generator seeded per call, so scoring the same latents twice gives the same scores.
 ``auroc`` and ``fpr_at_tpr`` score a detector with OOD as the positive class.
 """
 
@@ -179,7 +179,8 @@ class DiffusionNovelty:
         self.has_residual = k < self.dim
         torch.manual_seed(cfg.seed)
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.model = NoisePredictor(k, cfg.hidden, cfg.time_dim, cfg.steps, cfg.depth).to(self.device)
+        self.model = NoisePredictor(k, cfg.hidden, cfg.time_dim, cfg.steps, cfg.depth
+                                    ).to(self.device)
         self.alpha_bar = torch.tensor(cosine_alpha_bar(cfg.steps), dtype=torch.float32,
                                       device=self.device)
         x = torch.from_numpy(self._project(train)[0]).to(self.device)
@@ -391,10 +392,11 @@ def auroc(scores_in, scores_out) -> float:
 
 
 def fpr_at_tpr(scores_in, scores_out, tpr: float = 0.95) -> float:
-    """Share of in-distribution scores at or above the threshold that flags ``tpr`` of OOD."""
+    """Share of in-distribution scores at or above the highest threshold that still flags
+    at least ``tpr`` of the OOD scores."""
     a = np.asarray(scores_in, dtype=float).ravel()
-    b = np.asarray(scores_out, dtype=float).ravel()
-    threshold = np.quantile(b, 1.0 - tpr, method="lower")
+    b = np.sort(np.asarray(scores_out, dtype=float).ravel())[::-1]
+    threshold = b[max(int(np.ceil(tpr * b.size - 1e-9)) - 1, 0)]
     return float(np.mean(a >= threshold))
 
 

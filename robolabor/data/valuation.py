@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from robolabor.econ.allocation import delta_mpl
+from robolabor.econ.data_price import SHARING_DISCOUNT, pack_price
 from robolabor.econ.stats import mean_interval
 from robolabor.errors import UserError
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, report_seeds
@@ -198,6 +199,18 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
         "per_seed": per_seed,
     }
     result["delta_mpl"] = result["delta_mp"]
+    # the non-share price per robot-hour at one site: p = the task's $ per good unit
+    # (real output over items, both arms' evaluations), κ from the interval over seeds
+    unit_value = float(np.mean([np.mean(np.asarray(a["real_output_per_hour"]))
+                                / max(np.mean(np.asarray(a["mp"])), 1e-12)
+                                for a in results]))
+    d = result["delta_mp"]
+    price = pack_price(unit_value, d["mean"], d["ci_low"] if math.isfinite(d["ci_low"])
+                       else min(0.0, d["mean"]), hours=1.0, sites=1.0)  # no interval: κ = 0
+    result["price"] = {"unit_value": unit_value, "kappa": price.kappa, "tier": price.tier,
+                       "per_robot_hour": price.price,
+                       "per_robot_hour_shared": price.list_price * (1 - SHARING_DISCOUNT),
+                       "formula": "P = p·κ·E[ΔMPL]·H·S (H = 1 h, S = 1 site)"}
     return result
 
 
