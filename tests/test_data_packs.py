@@ -116,3 +116,20 @@ def test_pack_cli_end_to_end(tmp_path, capsys):
     assert main(["pack", "create", "x", "--provenance", "customer", "--policy", "magic",
                  "--episodes", "1", "--store", store]) == 1
     assert "unknown policy" in capsys.readouterr().err
+
+
+def test_corruptions_keep_size_and_break_what_they_say(transitions):
+    from robolabor.data.packs import corrupt
+
+    tr, _ = transitions
+    ra = corrupt(tr, "random_actions", seed=1)
+    assert len(ra) == len(tr) and not np.allclose(ra.action, tr.action)
+    np.testing.assert_array_equal(ra.reward, tr.reward)
+    sh = corrupt(tr, "shuffled_rewards", seed=1)
+    assert sorted(sh.reward.tolist()) == sorted(tr.reward.tolist())
+    assert not np.array_equal(sh.reward, tr.reward)
+    np.testing.assert_array_equal(sh.action, tr.action)
+    du = corrupt(tr, "duplicates")
+    assert len(du) == len(tr) and du.n_episodes == 1
+    with pytest.raises(Exception, match="unknown"):
+        corrupt(tr, "bitflip")

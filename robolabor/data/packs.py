@@ -41,7 +41,8 @@ import pyarrow.parquet as pq
 from robolabor.errors import UserError
 from robolabor.schema import to_dict
 
-__all__ = ["PROVENANCES", "PACK_FILE", "DATA_FILE", "PackError", "Transitions", "Pack",
+__all__ = ["PROVENANCES", "PACK_FILE", "DATA_FILE", "CORRUPTIONS", "PackError", "Transitions",
+           "Pack", "corrupt",
            "collect", "make_policy", "create_pack", "write_pack", "open_pack", "list_packs",
            "verify_pack", "load_into_replay", "default_store"]
 
@@ -126,6 +127,31 @@ def collect(env, act: Callable[[np.ndarray, Any], np.ndarray], episodes: int, se
         terminated=np.asarray(cols["terminated"], np.bool_),
         truncated=np.asarray(cols["truncated"], np.bool_),
         episode=np.asarray(cols["episode"], np.int32), t=np.asarray(cols["t"], np.int32))
+
+
+CORRUPTIONS = ("random_actions", "shuffled_rewards", "duplicates")
+
+
+def corrupt(tr: Transitions, kind: str, seed: int = 0) -> Transitions:
+    """A deliberately damaged copy, for testing that valuation ranks bad data last:
+    ``random_actions`` (the actions replaced by uniform draws, outcomes kept: the record
+    no longer says what caused them), ``shuffled_rewards`` (rewards and error counts
+    permuted across transitions) or ``duplicates`` (the first episode repeated to the
+    same size)."""
+    rng = np.random.default_rng(seed)
+    out = tr.subset(slice(None))
+    if kind == "random_actions":
+        out.action = rng.uniform(0.0, 1.0, size=tr.action.shape).astype(np.float32)
+    elif kind == "shuffled_rewards":
+        perm = rng.permutation(len(tr))
+        out.reward, out.broken, out.attempts = tr.reward[perm], tr.broken[perm], \
+            tr.attempts[perm]
+    elif kind == "duplicates":
+        first = np.flatnonzero(tr.episode == tr.episode[0])
+        out = tr.subset(np.resize(first, len(tr)))
+    else:
+        raise UserError(f"corruption: unknown {kind!r}; choose from {', '.join(CORRUPTIONS)}")
+    return out
 
 
 def make_policy(spec: str, env, seed: int = 0) -> tuple[Callable, dict[str, Any]]:

@@ -164,7 +164,12 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
     out = Path(out) if out is not None else \
         opened.run.path.parent / f"{opened.run.path.name}-value-{p.name}"
     seed_list = report_seeds(seeds, seed_start)
-    jobs = [dict(run_dir=str(opened.run.path), out=str(out / f"s{s}-{arm}"), seed=s,
+    # the without-arm of a seed is the same for every pack: named so a shared ``out``
+    # trains it once (a finished arm is reused, ``_arm``)
+    jobs = [dict(run_dir=str(opened.run.path),
+                 out=str(out / (f"s{s}-with-{p.name}-v{p.meta['version']}" if arm == "with"
+                                else f"s{s}-without-{opened.state['step']}+{steps}")),
+                 seed=s,
                  steps=steps, packs=[p.ref] if arm == "with" else [],
                  store=str(store) if store else None, eval_env=eval_env, episodes=episodes)
             for s in seed_list for arm in ("with", "without")]
