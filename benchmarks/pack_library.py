@@ -124,6 +124,34 @@ def estimator_scores(rows: list[dict], metric: str) -> dict:
             "predicted": pred.tolist()}
 
 
+def plot(result: dict, path: str) -> None:
+    """Predicted (held out) against measured Δ% of the frontier, one point per pack."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, pred = result["packs"], result["estimator"]["predicted"]
+    y = [r["delta_pct_of_frontier"]["mean"] for r in rows]
+    err = [[r["delta_pct_of_frontier"]["mean"] - r["delta_pct_of_frontier"]["ci_low"]
+            for r in rows], [r["delta_pct_of_frontier"]["ci_high"]
+                             - r["delta_pct_of_frontier"]["mean"] for r in rows]]
+    fig, ax = plt.subplots(figsize=(6, 5))
+    colors = ["tab:red" if r["corrupted"] else "tab:blue" for r in rows]
+    ax.errorbar(pred, y, yerr=err, fmt="none", ecolor="0.6")
+    ax.scatter(pred, y, c=colors)
+    for r, x_, y_ in zip(rows, pred, y, strict=True):
+        ax.annotate(r["pack"].split("@")[0], (x_, y_), fontsize=7)
+    lo, hi = min(min(pred), min(y)), max(max(pred), max(y))
+    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
+    ax.set_xlabel("predicted Δ% of frontier (leave-one-pack-out)")
+    ax.set_ylabel("measured Δ% of frontier (95% CI over seeds)")
+    ax.set_title(f"Spearman {result['estimator']['spearman_estimator']:.2f} (red: corrupted)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -132,6 +160,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--plot", default=None, help="PNG of predicted against measured value")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -173,6 +202,8 @@ def main() -> None:
         result[f"flagged_{metric}"] = [r["pack"] for r, f in zip(rows, flagged, strict=True) if f]
     result["estimator"] = estimator_scores(rows, "delta_pct_of_frontier")
     result["wall_seconds"] = time.perf_counter() - t0
+    if args.plot:
+        plot(result, args.plot)
     emit(result, args.json)
 
 

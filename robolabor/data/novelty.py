@@ -412,6 +412,6 @@ def encode_observations(agent, obs: np.ndarray, batch_size: int = 4096) -> np.nd
     agent.encoder.eval()
     out = []
     for lo in range(0, obs.shape[0], batch_size):
-        x = torch.as_tensor(obs[lo:lo + batch_size], device=agent.device)
+        x = torch.as_tensor(np.array(obs[lo:lo + batch_size]), device=agent.device)
         out.append(agent.encoder(agent._prep(x, augment=False)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from robolabor.econ.allocation import delta_mpl
-from robolabor.econ.data_price import SHARING_DISCOUNT, pack_price
+from robolabor.econ.data_price import pack_price
 from robolabor.econ.stats import mean_interval
 from robolabor.errors import UserError
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, report_seeds
@@ -210,11 +210,11 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
                                 / max(np.mean(np.asarray(a["mp"])), 1e-12)
                                 for a in results]))
     d = result["delta_mp"]
-    price = pack_price(unit_value, d["mean"], d["ci_low"] if math.isfinite(d["ci_low"])
-                       else min(0.0, d["mean"]), hours=1.0, sites=1.0)  # no interval: κ = 0
+    low = d["ci_low"] if math.isfinite(d["ci_low"]) else min(0.0, d["mean"])  # none: κ = 0
+    price = pack_price(unit_value, d["mean"], low, hours=1.0, sites=1.0)
+    shared = pack_price(unit_value, d["mean"], low, hours=1.0, sites=1.0, shared=True)
     result["price"] = {"unit_value": unit_value, "kappa": price.kappa, "tier": price.tier,
-                       "per_robot_hour": price.price,
-                       "per_robot_hour_shared": price.list_price * (1 - SHARING_DISCOUNT),
+                       "per_robot_hour": price.price, "per_robot_hour_shared": shared.price,
                        "formula": "P = p·κ·E[ΔMPL]·H·S (H = 1 h, S = 1 site)"}
     return result
 
