@@ -45,7 +45,8 @@ def confidence_factor(mean, ci_low) -> np.ndarray | float:
                              f"{m.shape}") from None
     if (lo > m).any():
         raise EconInputError("ci_low: a confidence interval's lower end cannot exceed its mean")
-    k = np.clip(np.divide(lo, m, out=np.zeros(m.shape), where=m > 0), 0.0, 1.0)
+    with np.errstate(over="ignore"):  # a tiny mean: the ratio overflows, then clips
+        k = np.clip(np.divide(lo, m, out=np.zeros(m.shape), where=m > 0), 0.0, 1.0)
     return float(k) if k.ndim == 0 else k
 
 
