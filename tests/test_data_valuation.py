@@ -74,6 +74,12 @@ def test_same_seed_same_arm(tiny_run):
                    store=store, workers=1)
     assert a["per_seed"][0]["mp_with"] == b["per_seed"][0]["mp_with"]
     assert a["per_seed"][0]["mp_without"] == b["per_seed"][0]["mp_without"]
+    again = value_pack(run, "bar", seeds=1, steps=20, episodes=2, out=root / "runs" / "a",
+                       store=store, workers=1)       # finished arms are reused, not retrained
+    assert again["per_seed"] == a["per_seed"]
+    with pytest.raises(UserError, match="holds another run"):
+        value_pack(run, "bar", seeds=1, steps=25, episodes=2, out=root / "runs" / "a",
+                   store=store, workers=1)
     assert np.isnan(a["delta_mp"]["ci_low"])         # one seed: no interval...
     assert write_data_value(a) == []                 # ...and a platform pack: nothing written
 

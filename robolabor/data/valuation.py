@@ -116,12 +116,22 @@ def _arm(run_dir: str, out: str, seed: int, steps: int, packs: list[str], store:
         fork_run(run_dir, out_path, {"train.total_steps": start + steps,
                                      "train.progress": False}, prepare=prepare)
     fork = open_run(out_path)
+    _check_reused(fork.meta, seed, [p.ref for p in opened], steps, out_path)
     torch.set_num_threads(fork.cfg.train.threads)
     task_cfg, _ = _task(eval_env, fork.cfg)
     ev = evaluate_policy_on(fork.agent, task_cfg, episodes)
     last = read_table(fork.run.evals_path)[-1]
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in ev.items()} | {
         "run_dir": str(out_path), "seed": seed, "packs": packs, "final_step": int(last["step"])}
+
+
+def _check_reused(meta: dict, seed: int, refs: list[str], steps: int, path: Path) -> None:
+    """A finished arm found at ``path`` is reused only if it is this arm."""
+    val = meta.get("valuation") or {}
+    if (val.get("seed"), val.get("steps"), [d["pack"] for d in meta.get("data_packs", [])]) \
+            != (seed, steps, refs):
+        raise UserError(f"{path}: holds another run (not seed {seed}, {steps} steps with "
+                        f"{refs or 'no pack'}); pick a new --out")
 
 
 def _interval(x: np.ndarray) -> dict[str, float]:
