@@ -244,6 +244,102 @@ def cmd_encoders(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------- data value
+def cmd_pack(args: argparse.Namespace) -> int:
+    """``pack create|list|show|verify``: thin shells over ``robolabor.data.packs``."""
+    from robolabor.data import packs
+
+    if args.pack_command == "create":
+        result = packs.create_pack(args.name, args.env, args.provenance, args.policy,
+                                   args.episodes, args.seed, args.store, args.notes)
+    elif args.pack_command == "list":
+        rows = packs.list_packs(args.store)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            for r in rows:
+                print(f"{r['pack']:<32} {r['provenance']:<9} {r['policy'] or '-':<8} "
+                      f"{r['transitions']:>8} transitions {r['episodes']:>5} episodes")
+            if not rows:
+                print(f"no packs in {args.store or packs.default_store()}")
+        return 0
+    elif args.pack_command == "show":
+        result = packs.show_pack(args.name, args.store)
+    else:
+        result = packs.verify_pack(args.name, args.store)
+    _print(result, args.json)
+    return 0
+
+
+def cmd_value_data(args: argparse.Namespace) -> int:
+    """Counterfactual ΔMPL of one pack (``robolabor.data.valuation.value_pack``)."""
+    from robolabor.data.valuation import value_pack, write_data_value
+
+    result = value_pack(args.run_dir, args.pack, args.eval_env, args.seeds, args.steps,
+                        args.episodes, args.out, args.store, args.workers)
+    result["data_value_files"] = write_data_value(result)
+    result.pop("out_path", None)
+    if args.json:
+        print(json.dumps(result, indent=2, default=float))
+        return 0
+    print(f"{result['pack']} ({result['provenance']}, {result['pack_transitions']} "
+          f"transitions) on {result['run_dir']} {result['checkpoint']}, "
+          f"{len(result['seeds'])} seeds x {result['steps']} steps, evaluated on "
+          f"{result['eval_task']} ({result['episodes']} episodes)")
+    for key, unit in (("delta_mp", "items/h"), ("delta_real_output_per_hour", "base $/h"),
+                      ("delta_profit_per_hour", "$/h"), ("delta_pct_of_frontier", "pts")):
+        d = result[key]
+        print(f"{key:>28}: {d['mean']:+.3f} {unit}  95% CI [{d['ci_low']:+.3f}, "
+              f"{d['ci_high']:+.3f}] over {d['n']} seeds")
+    pr = result["price"]
+    print(f"{'price':>28}: ${pr['per_robot_hour']:.4f} per robot-hour (tier {pr['tier']}, "
+          f"κ = {pr['kappa']:.2f}; shared ${pr['per_robot_hour_shared']:.4f})")
+    files = result["data_value_files"]
+    print(f"{'data_value.json':>28}: " + (", ".join(files) if files else
+          "not written (only a customer pack with an interval over >= 2 seeds is)"))
+    return 0
+
+
+def add_data_commands(sub) -> None:
+    """The ``pack`` and ``value-data`` subcommands."""
+    pk = sub.add_parser("pack", help="create, list, show or verify data packs")
+    pks = pk.add_subparsers(dest="pack_command", required=True)
+    store_help = "pack store (default $ROBOLABOR_PACKS or packs/)"
+    c = pks.add_parser("create", help="collect episodes into a new pack (or its next version)")
+    c.add_argument("name")
+    c.add_argument("--env", default=None,
+                   help="YAML config whose env section is the pack's task (default: the "
+                        "default task)")
+    c.add_argument("--provenance", required=True, help="customer, platform or synthetic")
+    c.add_argument("--policy", default="random", help="random, optimum or run:RUN_DIR")
+    c.add_argument("--episodes", type=int, default=20)
+    c.add_argument("--seed", type=int, default=0, help="first episode seed")
+    c.add_argument("--notes", default="")
+    for name, helptext in (("list", "packs in the store"), ("show", "a pack's record"),
+                           ("verify", "check a pack against its manifest")):
+        q = pks.add_parser(name, help=helptext)
+        if name != "list":
+            q.add_argument("name", help="NAME (newest version) or NAME@vN")
+    for q in pks.choices.values():
+        q.add_argument("--store", default=None, help=store_help)
+        q.add_argument("--json", action="store_true")
+    pk.set_defaults(func=cmd_pack)
+
+    v = sub.add_parser("value-data", help="counterfactual ΔMPL of a data pack for a run")
+    v.add_argument("run_dir")
+    v.add_argument("--pack", required=True, help="NAME or NAME@vN")
+    v.add_argument("--eval-env", default=None,
+                   help="YAML config of the customer's task (default: the run's own)")
+    v.add_argument("--seeds", type=int, default=3, help="training seeds (from 100)")
+    v.add_argument("--steps", type=int, default=1500, help="env steps each arm trains on")
+    v.add_argument("--episodes", type=int, default=30, help="evaluation episodes per arm")
+    v.add_argument("--workers", type=int, default=2, help="arms trained in parallel")
+    v.add_argument("--out", default=None, help="folder for the arms' runs")
+    v.add_argument("--store", default=None, help=store_help)
+    v.add_argument("--json", action="store_true")
+    v.set_defaults(func=cmd_value_data)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true",
@@ -365,6 +461,7 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--threads", type=int, default=1, help="torch threads")
     en.add_argument("--json", action="store_true")
     en.set_defaults(func=cmd_encoders)
+    add_data_commands(sub)
     return p
 
 

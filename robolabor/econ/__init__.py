@@ -34,6 +34,7 @@ from robolabor.econ.claims import (
     mann_kendall,
     ols_slope,
 )
+from robolabor.econ.data_price import PackPrice, confidence_factor, pack_price, pack_tier
 from robolabor.econ.ledger import Ledger, prototype_implied_wage, window_ledger
 from robolabor.econ.macro import (
     LearningCurve,
@@ -76,4 +77,5 @@ __all__ = [
     "claims_figure", "Scenario", "LearningCurve", "laspeyres_quantity", "laspeyres_index",
     "tornqvist_index", "tornqvist_quantity", "human_real_output", "unit_labor_cost", "ulc_ratio",
     "fit_learning_curve", "MacroResult", "simulate", "npv", "npv_sensitivity", "macro_figure",
+    "PackPrice", "pack_price", "pack_tier", "confidence_factor",
 ]

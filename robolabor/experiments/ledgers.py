@@ -252,7 +252,24 @@ def _summary(step, seed, led, priced, alloc, rule, eps, fee, d, cust_val, cust_s
         "delta_mpl_total": d[0], "delta_mpl_total_ci_low": d[1],
         "delta_mpl_total_ci_high": d[2], "delta_mpl_total_significant": bool(d[3]),
         "delta_mpl_cust": float(cust_val), "delta_mpl_cust_source": cust_source,
+        "s_cust_reason": s_cust_reason(cust_source != "none", cust_val, bool(d[3]),
+                                       bool(np.any(alloc.above_threshold))),
     }
+
+
+def s_cust_reason(has_data: bool, cust_val: float, total_significant: bool,
+                  above_threshold: bool) -> str:
+    """Why a checkpoint's customer share is what it is, in one phrase for the ledger."""
+    if not has_data:
+        return f"no customer data pack measured for this run (no {DATA_VALUE_FILE}): s_cust = 0"
+    if cust_val <= 0:
+        return ("no credible customer gain at this checkpoint (none measured, or its "
+                "interval reaches 0): s_cust = 0")
+    if not total_significant:
+        return "ΔMPL_total at this checkpoint is not above 0 beyond noise: no gain to split"
+    if not above_threshold:
+        return "parity below the threshold: no spread to split"
+    return "measured customer ΔMPL over measured ΔMPL_total"
 
 
 def price_run(run_dir, pricing: str | None = None, eps_parity: float | None = None,

@@ -415,11 +415,13 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
 
 
 def fork_run(run_dir: str | Path, new_dir: str | Path,
-             overrides: dict[str, Any] | None = None) -> dict:
+             overrides: dict[str, Any] | None = None, prepare=None) -> dict:
     """Continue a run's newest valid checkpoint as a new run in ``new_dir`` with
     ``overrides`` applied (any key but ``env.*``: the rows carried over were scored on
     that task). The source is only read; the fork records where it came from
-    (``meta.json`` ``forked_from``) and appears, like any start, only once complete."""
+    (``meta.json`` ``forked_from``) and appears, like any start, only once complete.
+    ``prepare(trainer)``, when given, runs on the restored trainer before it trains (a
+    data-valuation arm reseeds it and adds a data pack to its replay there)."""
     opened = open_run(run_dir, load_agent=False)
     for message in opened.warnings:
         warn(message)
@@ -447,6 +449,8 @@ def fork_run(run_dir: str | Path, new_dir: str | Path,
                                      "config_hash": opened.meta.get("config_hash"),
                                      "overrides": {k: str(v) for k, v in overrides.items()}})
         trainer = Trainer(cfg, run, resume_from=run.checkpoints / ckpt.name)
+        if prepare is not None:
+            prepare(trainer)
         run.publish()
     except BaseException:
         run.abandon()

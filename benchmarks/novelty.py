@@ -1,0 +1,121 @@
+"""Latent novelty: the diffusion score against kNN, Mahalanobis and RND on a run's latents.
+
+The detectors are fitted on the latents of a trained run's replay (its encoder applied to
+every stored observation; every 5th episode held out to standardise the diffusion score).
+Test sets are fresh episodes collected by the run's own agent (stochastic) on episode
+seeds from 1,000,000, so in- and out-of-distribution differ only in the task:
+
+* ``id``: the run's own task;
+* ``near``: a shift variant the run never saw (default ``configs/variants/
+  heldout_late_rush.yaml``: a later, sharper rush and a tighter SLA);
+* ``near_mix``: another dish mix (``heldout_glassware.yaml``);
+* ``far``: other dish types (``novelty_far_dish_types.yaml``).
+
+Reported per method and set: AUROC and FPR95 (OOD positive), and per method the scoring
+throughput in latents/s on one core (torch and BLAS at one thread), fit seconds.
+
+    OMP_NUM_THREADS=1 python benchmarks/novelty.py runs/base-state-s0 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _report import emit
+
+from robolabor.data.novelty import METHODS, build_detector, detection_metrics, encode_observations
+from robolabor.data.packs import collect
+from robolabor.experiments.config import config_hash, load_config
+from robolabor.experiments.protocol import REPORT_EVAL_SEED
+from robolabor.experiments.rollout import make_env
+from robolabor.experiments.runs import open_run
+
+VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "variants"
+SETS = {"near": "heldout_late_rush.yaml", "near_mix": "heldout_glassware.yaml",
+        "far": "novelty_far_dish_types.yaml"}
+
+
+def replay_latents(opened, holdout_every: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, holdout) latents of the run's replay, whole episodes held out."""
+    with np.load(opened.checkpoint / "replay.npz") as replay:
+        obs = replay["obs"]
+        done = replay["terminated"] | replay["truncated"]
+    episode = np.concatenate([[0], np.cumsum(done)[:-1]])
+    z = encode_observations(opened.agent, obs)
+    hold = episode % holdout_every == holdout_every - 1
+    return z[~hold], z[hold]
+
+
+def test_latents(opened, config: str | None, episodes: int, seed: int) -> np.ndarray:
+    cfg = load_config(config) if config else opened.cfg
+    env = make_env(cfg.env.id, cfg.env.config)
+    agent = opened.agent
+    agent.generator.manual_seed(seed)
+    tr = collect(env, lambda obs, e: agent.act(obs, deterministic=False), episodes, seed)
+    env.close()
+    return encode_observations(agent, tr.obs)
+
+
+def throughput(det, z: np.ndarray, n: int, repeats: int = 3) -> float:
+    reps = int(np.ceil(n / z.shape[0]))
+    big = np.tile(z, (reps, 1))[:n]
+    det.score(big[:1000])  # warm-up
+    best = np.inf
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        det.score(big)
+        best = min(best, time.perf_counter() - t0)
+    return n / best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("--episodes", type=int, default=20, help="episodes per test set")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--seed", type=int, default=0, help="detector seed")
+    ap.add_argument("--throughput-n", type=int, default=200_000)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    opened = open_run(args.run_dir)
+    fit_z, hold_z = replay_latents(opened)
+    sets = {"id": test_latents(opened, None, args.episodes, REPORT_EVAL_SEED)}
+    for i, (name, fname) in enumerate(SETS.items()):
+        sets[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,
+                                  REPORT_EVAL_SEED + 1000 * (i + 1))
+    parts = Path(opened.run.path).parts
+    result: dict = {
+        "run_dir": str(Path(*parts[parts.index("runs"):])) if "runs" in parts
+        else Path(opened.run.path).name,
+        "checkpoint": opened.checkpoint.name, "config_hash": config_hash(opened.cfg),
+        "encoder": opened.cfg.encoder.type, "latent_dim": int(fit_z.shape[1]),
+        "fit_latents": int(fit_z.shape[0]), "holdout_latents": int(hold_z.shape[0]),
+        "test_latents": {k: int(v.shape[0]) for k, v in sets.items()},
+        "sets": {"id": "the run's own task", **SETS}, "threads": 1,
+    }
+    for method in args.methods.split(","):
+        det = build_detector(method, seed=args.seed)
+        t0 = time.perf_counter()
+        det.fit(fit_z, holdout=hold_z) if method == "diffusion" else det.fit(fit_z)
+        fit_s = time.perf_counter() - t0
+        s_id = det.score(sets["id"])
+        row = {name: detection_metrics(s_id, det.score(z)) for name, z in sets.items()
+               if name != "id"}
+        row["fit_seconds"] = fit_s
+        row["latents_per_s"] = throughput(det, sets["id"], args.throughput_n)
+        if method == "diffusion":
+            row["components"] = det.k
+        result[method] = row
+    best = {s: max((m for m in args.methods.split(",")), key=lambda m: result[m][s]["auroc"])
+            for s in SETS}
+    result["best_auroc"] = best
+    emit(result, args.json)
+
+
+if __name__ == "__main__":
+    main()
