@@ -1,0 +1,112 @@
+"""A real two-node Ray cluster on this host's loopback, to test sweeps against.
+
+A head node and a worker node, each a separate ``ray start`` (own raylet, own
+object store, one CPU each), bound to two loopback addresses (127.0.0.2 and
+127.0.0.3: Ray rewrites 127.0.0.1 to the host's public address, so that one is
+avoided). Token authentication with a fresh token; every Ray process of the
+cluster runs under its own temporary folder, which is how ``stop`` finds exactly
+these processes (by id) and no other Ray on the host. ``kill_worker_raylet``
+is the fault a lost node makes: the worker node's raylet killed with SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+
+
+def _free_port(ip: str) -> int:
+    with socket.socket() as s:
+        s.bind((ip, 0))
+        return s.getsockname()[1]
+
+
+def _cmdline(pid: int) -> list[str]:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+class LoopbackCluster:
+    """``with LoopbackCluster(pythonpath) as c: ... c.address ... c.env``."""
+
+    def __init__(self, pythonpath: str | Path, cpus_per_node: int = 1) -> None:
+        self.temp = Path(tempfile.mkdtemp(prefix="rl-ray-"))  # short: socket paths < 108
+        self.port = _free_port(HEAD_IP)
+        self.address = f"{HEAD_IP}:{self.port}"
+        self.cpus = cpus_per_node
+        self.env = dict(os.environ, PYTHONPATH=str(pythonpath), OMP_NUM_THREADS="1",
+                        RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
+                        RAY_USAGE_STATS_ENABLED="0")
+        self.env.pop("RAY_ADDRESS", None)
+
+    def _ray(self, *args: str) -> None:
+        ray = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+        proc = subprocess.run([ray, *args], env=self.env, capture_output=True, text=True,
+                              timeout=120)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+
+    def start(self) -> LoopbackCluster:
+        common = ["--num-cpus", str(self.cpus), "--disable-usage-stats",
+                  "--object-store-memory", str(100 * 1024 * 1024)]
+        self._ray("start", "--head", "--node-ip-address", HEAD_IP, "--port", str(self.port),
+                  "--include-dashboard", "false", "--temp-dir", str(self.temp), *common)
+        self._ray("start", "--address", self.address, "--node-ip-address", WORKER_IP,
+                  "--resources", '{"worker_node": 1}', *common)
+        return self
+
+    def pids(self) -> list[int]:
+        """Every process of this cluster (its command line names the cluster's folder)."""
+        mine = str(self.temp)
+        return [int(p) for p in os.listdir("/proc") if p.isdigit()
+                and any(mine in arg for arg in _cmdline(int(p)))]
+
+    def raylet(self, ip: str) -> tuple[int, str]:
+        """(pid, node id) of the raylet bound to ``ip``."""
+        for pid in self.pids():
+            args = _cmdline(pid)
+            if args and args[0].endswith("raylet") and f"--node_ip_address={ip}" in args:
+                node = next(a.split("=", 1)[1] for a in args if a.startswith("--node_id="))
+                return pid, node
+        raise RuntimeError(f"no raylet on {ip}")
+
+    def kill_worker_raylet(self) -> int:
+        pid, _ = self.raylet(WORKER_IP)
+        os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def stop(self) -> None:
+        """SIGTERM then SIGKILL to this cluster's processes only (workers included)."""
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+            deadline = time.monotonic() + wait
+            while self.pids() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+    def __enter__(self) -> LoopbackCluster:
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
