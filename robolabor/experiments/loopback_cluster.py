@@ -6,11 +6,14 @@ object store, one CPU each), bound to two loopback addresses (127.0.0.2 and
 avoided). Token authentication with a fresh token; every Ray process of the
 cluster runs under its own temporary folder, which is how ``stop`` finds exactly
 these processes (by id) and no other Ray on the host. ``kill_worker_raylet``
-is the fault a lost node makes: the worker node's raylet killed with SIGKILL.
+is the fault a lost node makes: the worker node's raylet killed with SIGKILL;
+``sweep_losing_the_worker`` runs a sweep and makes that fault mid-trial (the test
+and the benchmark of a sweep's fault tolerance both use it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -110,3 +113,73 @@ class LoopbackCluster:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+# ----------------------------------------------------------------------------- the drill
+
+def sweep_command(spec: Path, storage: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "robolabor.cli", "sweep", str(spec), "--storage",
+            str(storage), "--json", *extra]
+
+
+def trial_on_node_with_checkpoint(storage: Path, node: str) -> str | None:
+    """A trial whose latest attempt runs on ``node`` and has sealed a step past 0."""
+    from robolabor.experiments.sweep_runner import ATTEMPTS
+
+    for folder in storage.glob(f"{ATTEMPTS}/*"):
+        attempts = sorted(folder.glob("[0-9]*.json"))
+        try:
+            record = json.loads(attempts[-1].read_text()) if attempts else None
+        except ValueError:
+            continue  # being written
+        if record and record["node"] == node and any(
+                not p.name.endswith("000000000")
+                for p in (storage / folder.name / "checkpoints").glob("step-*")):
+            return folder.name
+    return None
+
+
+def sweep_losing_the_worker(cluster: LoopbackCluster, spec: Path, storage: Path,
+                            timeout: float = 300.0) -> tuple[dict, str, float]:
+    """Run ``spec`` on the cluster and kill the worker node's raylet once a trial on it
+    has sealed a checkpoint past step 0. Returns (the sweep's JSON summary, the trial
+    that was running there, seconds into the sweep when the node was killed)."""
+    _, worker_node = cluster.raylet(WORKER_IP)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(sweep_command(spec, storage, "--backend", "ray", "--address",
+                                          cluster.address),
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        killed = None
+        while killed is None and proc.poll() is None and time.monotonic() - t0 < timeout:
+            killed = trial_on_node_with_checkpoint(storage, worker_node)
+            if killed is None:
+                time.sleep(0.1)
+        if killed is None:
+            raise RuntimeError("no trial reached a checkpoint on the worker node")
+        cluster.kill_worker_raylet()
+        killed_at = time.monotonic() - t0
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"sweep failed ({proc.returncode}):\n{err[-3000:]}")
+    return json.loads(out), killed, killed_at
+
+
+TIMING = {"wall_seconds"}  # the only columns two runs of one config may differ in
+
+
+def comparable_tables(storage: Path) -> dict[str, dict[str, list]]:
+    """Every run's episodes and evals rows under ``storage``, timing columns aside."""
+    from robolabor.experiments.runs import read_table
+
+    out = {}
+    for run in sorted(p for p in storage.iterdir() if (p / "meta.json").is_file()):
+        out[run.name] = {name: [{k: v for k, v in row.items() if k not in TIMING}
+                                for row in read_table(run / f"{name}.parquet")]
+                         for name in ("episodes", "evals")}
+    return out

@@ -14,7 +14,8 @@ run's own subfolders are never searched):
   episodes     every row of every episodes.parquet, with run_dir
 
 The Parquet files are read by DuckDB where they lie (only the columns a query
-names); meta.json and config.yaml are read once per run (libyaml when present).
+names); meta.json and config.yaml are read once per run (libyaml when present) and
+the runs rows cached in an index that a run's changed files invalidate.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -118,8 +120,45 @@ def _has_columns(path: Path) -> bool:
         return False
 
 
+def _signature(path: Path) -> str:
+    """What a cached row depends on: size and mtime of the run's four record files."""
+    parts = []
+    for name in ("meta.json", "config.yaml", "evals.parquet", "episodes.parquet"):
+        try:
+            st = os.stat(path / name)
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append("-")
+    return "|".join(parts)
+
+
+SUMMARY_SQL = """
+    WITH ranked AS (
+      SELECT run_dir, step, pct_of_frontier, pct_of_frontier_lo, pct_of_frontier_hi,
+             sla_verdict, wall_seconds,
+             row_number() OVER (PARTITION BY run_dir ORDER BY step DESC) AS last,
+             row_number() OVER (PARTITION BY run_dir ORDER BY pct_of_frontier DESC, step)
+               AS best
+      FROM {source})
+    SELECT f.run_dir, f.step AS final_step, f.pct_of_frontier AS final_pct_of_frontier,
+           f.pct_of_frontier_lo AS final_pct_of_frontier_lo,
+           f.pct_of_frontier_hi AS final_pct_of_frontier_hi,
+           f.sla_verdict AS final_sla_verdict, f.wall_seconds AS eval_wall_seconds,
+           b.pct_of_frontier AS best_pct_of_frontier, b.step AS best_step
+    FROM ranked f JOIN ranked b ON b.run_dir = f.run_dir AND b.best = 1
+    WHERE f.last = 1
+"""
+
+
 class RunTable:
-    """A DuckDB connection holding the three views for the runs under ``root``."""
+    """A DuckDB connection holding the three views for the runs under ``root``.
+
+    A run's row (meta, config, final and best evaluation) is kept in a hidden index
+    beside the runs (``.robolabor-runs-index.parquet``, skipped where the folder is
+    read-only) and recomputed whenever the size or mtime of one of its record files
+    changed, so a listing reads only the runs that changed since the last one."""
+
+    INDEX = ".robolabor-runs-index.parquet"
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -127,67 +166,94 @@ class RunTable:
             raise UserError(f"{self.root}: no such folder (runs lists the run directories "
                             "below a folder, e.g. runs/)")
         duckdb = _duckdb()
+        self.con = duckdb.connect()
         paths = find_runs(self.root)
-        rows = [_run_row(self.root, p) for p in paths]
-        keys: dict[str, None] = {}
+        cached = self._read_index()
+        rows, stale = [], []
+        for path in paths:
+            rel = "." if path == self.root else path.relative_to(self.root).as_posix()
+            sig = _signature(path)
+            row = cached.get(rel)
+            if row is None or row.get("_signature") != sig:
+                row = _run_row(self.root, path) | {
+                    "_signature": sig,
+                    "_evals": _has_columns(path / "evals.parquet"),
+                    "_episodes": _has_columns(path / "episodes.parquet")}
+                stale.append(row)
+            rows.append(row)
+        self._pending: dict[str, list[tuple[str, Path]]] = {}
+        self._summarise(stale)
+        if (stale or len(cached) != len(rows)) and not (self.root / "meta.json").is_file():
+            self._write_index(rows)
+        keys: dict[str, None] = dict.fromkeys(RUN_COLUMNS)
         for row in rows:
             keys.update(dict.fromkeys(row))
-        keys.update(dict.fromkeys(("run_dir", "config_hash", "seed", "status", "sealed",
-                                   "env_steps", "meta_wall_seconds")))
         self.config_keys = [k for k in keys if "." in k]
-        meta = pa.table({k: _column([r.get(k) for r in rows]) for k in keys})
-        self.con = duckdb.connect()
-        self.con.register("_meta", meta)
-        for view, file in (("evaluations", "evals.parquet"), ("episodes", "episodes.parquet")):
-            self._table_view(view, [(r["run_dir"], p / file) for r, p in zip(rows, paths,
-                                                                            strict=True)])
-        self.con.execute(f"""
-            CREATE VIEW runs AS
-            WITH ranked AS (
-              SELECT run_dir, step, pct_of_frontier, pct_of_frontier_lo, pct_of_frontier_hi,
-                     sla_verdict, wall_seconds,
-                     row_number() OVER (PARTITION BY run_dir ORDER BY step DESC) AS last,
-                     row_number() OVER (PARTITION BY run_dir
-                                        ORDER BY pct_of_frontier DESC, step) AS best
-              FROM evaluations)
-            SELECT m.run_dir, m.config_hash, m.seed, m.status, m.sealed, m.env_steps,
-                   f.step AS final_step, f.pct_of_frontier AS final_pct_of_frontier,
-                   f.pct_of_frontier_lo AS final_pct_of_frontier_lo,
-                   f.pct_of_frontier_hi AS final_pct_of_frontier_hi,
-                   f.sla_verdict AS final_sla_verdict,
-                   b.pct_of_frontier AS best_pct_of_frontier, b.step AS best_step,
-                   coalesce(m.meta_wall_seconds, f.wall_seconds) AS wall_seconds
-                   {''.join(f', m."{k}"' for k in self.config_keys)}
-            FROM _meta m
-            LEFT JOIN ranked f ON f.run_dir = m.run_dir AND f.last = 1
-            LEFT JOIN ranked b ON b.run_dir = m.run_dir AND b.best = 1
-        """)
+        table = pa.table({k: _column([r.get(k) for r in rows]) for k in keys})
+        self.con.register("_runs", table)
+        shown = [*RUN_COLUMNS, *self.config_keys]
+        self.con.execute("CREATE VIEW runs AS SELECT "
+                         + ", ".join(f'"{k}"' for k in shown) + " FROM _runs")
+        self._pending = {view: [(r["run_dir"], self.root / r["run_dir"] / file)
+                                for r in rows if r.get(flag)]
+                         for view, file, flag in (("evaluations", "evals.parquet", "_evals"),
+                                                  ("episodes", "episodes.parquet", "_episodes"))}
 
-    def _table_view(self, view: str, files: list[tuple[str, Path]]) -> None:
-        present = [(rel, str(p)) for rel, p in files if p.is_file() and _has_columns(p)]
-        if view == "evaluations" and not present:  # the runs view still needs the columns
-            self.con.execute("CREATE VIEW evaluations AS SELECT NULL::VARCHAR AS run_dir, "
-                             "NULL::BIGINT AS step, NULL::DOUBLE AS pct_of_frontier, "
-                             "NULL::DOUBLE AS pct_of_frontier_lo, NULL::DOUBLE AS "
-                             "pct_of_frontier_hi, NULL::VARCHAR AS sla_verdict, "
-                             "NULL::DOUBLE AS wall_seconds WHERE false")
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        try:
+            return {r["run_dir"]: r for r in pq.read_table(self.root / self.INDEX).to_pylist()}
+        except (OSError, pa.ArrowInvalid, KeyError):
+            return {}
+
+    def _write_index(self, rows: list[dict[str, Any]]) -> None:
+        from robolabor.experiments.runs import write_table
+
+        try:
+            write_table(self.root / self.INDEX, rows)
+        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # a read-only folder, or values no single column holds: no cache
+
+    def _summarise(self, rows: list[dict[str, Any]]) -> None:
+        """Fill each row's final and best evaluation (DuckDB over their evals files)."""
+        for row in rows:
+            row.update(dict.fromkeys(RUN_COLUMNS[6:], None))
+            row["wall_seconds"] = row.pop("meta_wall_seconds", None)
+        with_evals = [r for r in rows if r.get("_evals")]
+        if not with_evals:
             return
-        if not present:
-            self.con.execute(f"CREATE VIEW {view} AS SELECT NULL::VARCHAR AS run_dir "
-                             "WHERE false")
-            return
-        self.con.register(f"_{view}_files", pa.table({"run_dir": [r for r, _ in present],
-                                                      "file": [p for _, p in present]}))
-        listed = ", ".join("'" + p.replace("'", "''") + "'" for _, p in present)
+        by_dir = {r["run_dir"]: r for r in with_evals}
+        self._parquet_view("_fresh_evals", [(r["run_dir"], str(self.root / r["run_dir"] /
+                                                              "evals.parquet"))
+                                            for r in with_evals])
+        for summary in self.query(SUMMARY_SQL.format(source="_fresh_evals")):
+            row = by_dir[summary.pop("run_dir")]
+            eval_wall = summary.pop("eval_wall_seconds")
+            row.update(summary)
+            if row["wall_seconds"] is None:  # an unfinished run: its last evaluation's
+                row["wall_seconds"] = eval_wall
+
+    def _parquet_view(self, view: str, files: list[tuple[str, str]]) -> None:
+        self.con.register(f"{view}_files", pa.table({"run_dir": [r for r, _ in files],
+                                                     "file": [p for _, p in files]}))
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for _, p in files)
         self.con.execute(f"""
-            CREATE VIEW {view} AS
+            CREATE OR REPLACE VIEW {view} AS
             SELECT f.run_dir, t.* EXCLUDE (filename)
             FROM read_parquet([{listed}], union_by_name = true, filename = true) t
-            JOIN _{view}_files f ON f.file = t.filename""")
+            JOIN {view}_files f ON f.file = t.filename""")
+
+    def _table_view(self, view: str, files: list[tuple[str, Path]]) -> None:
+        if files:
+            self._parquet_view(view, [(rel, str(p)) for rel, p in files])
+        else:
+            self.con.execute(f"CREATE VIEW {view} AS SELECT NULL::VARCHAR AS run_dir "
+                             "WHERE false")
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Rows of any SQL over runs, evaluations and episodes, as dicts."""
         duckdb = _duckdb()
+        for view in [v for v in self._pending if re.search(rf"\b{v}\b", sql, re.I)]:
+            self._table_view(view, self._pending.pop(view))  # binding reads every schema
         try:
             cursor = self.con.execute(sql)
         except duckdb.Error as exc:
