@@ -42,7 +42,7 @@ from robolabor.experiments.config import (  # noqa: E402
 )
 from robolabor.experiments.runs import atomic_write_text  # noqa: E402
 from robolabor.experiments.storage import prepare_storage  # noqa: E402
-from robolabor.experiments.sweep_runner import run_trial  # noqa: E402
+from robolabor.experiments.sweep_runner import ATTEMPTS, run_trial  # noqa: E402
 from robolabor.schema import to_dict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,8 +157,10 @@ def runs_listing(n: int, work: Path, repeats: int = 3) -> dict:
 
 def cluster_drill(work: Path, seeds: int) -> dict:
     from robolabor.experiments.loopback_cluster import (
+        HEAD_IP,
         LoopbackCluster,
         comparable_tables,
+        first_difference,
         sweep_command,
         sweep_losing_the_worker,
     )
@@ -171,6 +173,7 @@ def cluster_drill(work: Path, seeds: int) -> dict:
     t0 = time.perf_counter()
     with LoopbackCluster(ROOT) as cluster:
         start_s = time.perf_counter() - t0
+        head_node = cluster.raylet(HEAD_IP)[1]
         t0 = time.perf_counter()
         summary, killed, killed_at = sweep_losing_the_worker(cluster, spec, work / "ray")
         ray_s = time.perf_counter() - t0
@@ -178,6 +181,7 @@ def cluster_drill(work: Path, seeds: int) -> dict:
     subprocess.run(sweep_command(spec, work / "local"), check=True, capture_output=True,
                    env=ENV)
     local_s = time.perf_counter() - t0
+    on_ray, local = comparable_tables(work / "ray"), comparable_tables(work / "local")
     trials = [{k: t[k] for k in ("trial", "action", "status", "attempts", "env_steps",
                                  "resumed_from", "pct_of_frontier", "sla_verdict")}
               | {"nodes": len(t["nodes"])} for t in summary["trials"]]
@@ -185,8 +189,20 @@ def cluster_drill(work: Path, seeds: int) -> dict:
             "trials": trials, "cluster_start_s": start_s, "ray_sweep_s": ray_s,
             "local_sweep_s": local_s, "killed_trial": killed, "killed_at_s": killed_at,
             "all_finished": all(t["status"] == "finished" for t in trials),
-            "tables_equal_local": comparable_tables(work / "ray")
-            == comparable_tables(work / "local")}
+            "tables_equal_local": on_ray == local,
+            "trials_differing": sorted(k for k in on_ray if on_ray[k] != local.get(k)),
+            "first_difference": first_difference(on_ray, local),
+            "attempts_of_killed_trial": _attempts(work / "ray" / ATTEMPTS / killed, head_node)}
+
+
+def _attempts(folder: Path, head_node: str) -> list[dict]:
+    """Each attempt at a trial: which node (head or worker), what it found, when."""
+    out = []
+    for path in sorted(folder.glob("[0-9]*.json")):
+        a = json.loads(path.read_text())
+        out.append({"attempt": a["attempt"], "state": a["state"], "at": a["at"],
+                    "node": "head" if a["node"] == head_node else "worker"})
+    return out
 
 
 def main() -> None:
@@ -195,10 +211,13 @@ def main() -> None:
     p.add_argument("--trials", type=int, default=3, help="ray: trials submitted in turn")
     p.add_argument("--runs", type=int, default=1000, help="runs: synthetic run directories")
     p.add_argument("--seeds", type=int, default=4, help="cluster: seeds per config")
+    p.add_argument("--keep", default=None, help="work folder to keep (default: a temporary "
+                                               "one, removed)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
     result = {"commit": _commit()}
-    work = Path(tempfile.mkdtemp(prefix="rl-sweep-bench-"))
+    work = Path(args.keep or tempfile.mkdtemp(prefix="rl-sweep-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         parts = args.parts.split(",")
         if "ray" in parts:
@@ -208,7 +227,8 @@ def main() -> None:
         if "cluster" in parts:
             result["cluster"] = cluster_drill(work, args.seeds)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     emit(result, args.json)
 
 

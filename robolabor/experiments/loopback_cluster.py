@@ -173,13 +173,38 @@ def sweep_losing_the_worker(cluster: LoopbackCluster, spec: Path, storage: Path,
 TIMING = {"wall_seconds"}  # the only columns two runs of one config may differ in
 
 
+def _comparable(value):
+    """NaN as a marker (NaN != NaN would make equal tables differ), lists element-wise."""
+    if isinstance(value, float) and value != value:
+        return "NaN"
+    if isinstance(value, list):
+        return [_comparable(v) for v in value]
+    return value
+
+
 def comparable_tables(storage: Path) -> dict[str, dict[str, list]]:
     """Every run's episodes and evals rows under ``storage``, timing columns aside."""
     from robolabor.experiments.runs import read_table
 
     out = {}
     for run in sorted(p for p in storage.iterdir() if (p / "meta.json").is_file()):
-        out[run.name] = {name: [{k: v for k, v in row.items() if k not in TIMING}
+        out[run.name] = {name: [{k: _comparable(v) for k, v in row.items() if k not in TIMING}
                                 for row in read_table(run / f"{name}.parquet")]
                          for name in ("episodes", "evals")}
     return out
+
+
+def first_difference(a: dict, b: dict) -> dict | None:
+    """Where two ``comparable_tables`` first differ: run, table, row, columns."""
+    for run in sorted(set(a) | set(b)):
+        if run not in a or run not in b:
+            return {"run": run, "missing_in": "first" if run not in a else "second"}
+        for table in ("episodes", "evals"):
+            ra, rb = a[run][table], b[run][table]
+            if len(ra) != len(rb):
+                return {"run": run, "table": table, "rows": [len(ra), len(rb)]}
+            for i, (x, y) in enumerate(zip(ra, rb, strict=True)):
+                if x != y:
+                    cols = sorted(k for k in set(x) | set(y) if x.get(k) != y.get(k))
+                    return {"run": run, "table": table, "row": i, "columns": cols[:8]}
+    return None
