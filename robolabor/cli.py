@@ -284,8 +284,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table = RunTable(words[0] if words else "runs")
         rows = table.runs(args.where)
         columns = [*SHOWN, *table.varying_config_keys(rows)]
-    if args.json:
-        print(json.dumps(rows, indent=2, default=str))
+    if args.json:  # one row per line: the C encoder (indent= is pure Python), still valid JSON
+        print("[" + ",".join("\n  " + json.dumps(r, default=str) for r in rows) + "\n]")
     else:
         print(format_rows(rows, columns) if rows else "(no rows)")
     return 0
