@@ -444,14 +444,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """UserError, and the econ layer's input error when that layer is loaded (it is, if
+    it raised one): importing it only to name its error costs every command scipy."""
+    econ = sys.modules.get("robolabor.econ._checks")
+    return (UserError, econ.EconInputError) if econ else (UserError,)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from robolabor.econ import EconInputError
     from robolabor.errors import describe_os_error, disk_error
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, EconInputError) as exc:
+    except _expected_errors() as exc:
         if args.debug:
             raise
         print(f"robolabor: error: {exc}", file=sys.stderr)

@@ -249,3 +249,16 @@ def test_runs_on_a_folder_without_runs_and_bad_arguments(tmp_path, capsys):
     assert "not supported" in capsys.readouterr().err
     assert main(["sweep", str(write_spec(tmp_path)), "--address", "h:1"]) == 1
     assert "--backend ray" in capsys.readouterr().err
+
+
+def test_econ_input_errors_stay_one_line(monkeypatch, capsys):
+    """main() names the econ layer's error without importing that layer up front."""
+    import robolabor.cli as cli
+    from robolabor.econ import EconInputError
+
+    def fails(args):
+        raise EconInputError("rows: not a finite number")
+
+    monkeypatch.setattr(cli, "cmd_runs", fails)
+    assert cli.main(["runs"]) == 1
+    assert capsys.readouterr().err.strip() == "robolabor: error: rows: not a finite number"
