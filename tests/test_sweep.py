@@ -107,6 +107,15 @@ def test_grid_times_random_times_seeds(tmp_path):
         t["name"] for t in trials]  # the same names on every re-run
 
 
+def test_packaged_specs_load_by_name():
+    for name in ("smoke", "lr_grid", "lagrange_random"):
+        spec = load_spec(name)
+        assert spec["name"] == name and expand_trials(spec)
+    assert len(expand_trials(load_spec("lagrange_random"))) == 2 * 4 * 2
+    with pytest.raises(ConfigError, match="sweep spec not found"):
+        load_spec("no_such_sweep")
+
+
 def test_set_overrides_join_the_spec(tmp_path):
     spec = load_spec(write_spec(tmp_path), {"sac.gamma": 0.7})
     (trial,) = expand_trials(spec)

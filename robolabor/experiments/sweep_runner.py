@@ -51,6 +51,7 @@ import numpy as np
 
 from robolabor.errors import UserError
 from robolabor.experiments.config import (
+    PACKAGED_CONFIGS,
     config_from_dict,
     config_hash,
     read_yaml,
@@ -75,8 +76,12 @@ ATTEMPTS = ".sweep-attempts"  # one file per attempt at a trial: node, pid, acti
 # ----------------------------------------------------------------------------- the spec
 
 def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read and check a sweep spec; ``overrides`` (``--set``) join its ``set``."""
+    """Read and check a sweep spec (a file, or a packaged one by name: ``smoke``);
+    ``overrides`` (``--set``) join its ``set``."""
     path = Path(path)
+    packaged = PACKAGED_CONFIGS / "sweeps" / f"{path.stem}.yaml"
+    if not path.is_file() and path.suffix in ("", ".yaml") and packaged.is_file():
+        path = packaged
     data = read_yaml_mapping(path, what="sweep spec", top="sweep keys")
     unknown = sorted(set(data) - set(SPEC_KEYS))
     if unknown:
