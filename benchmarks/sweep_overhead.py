@@ -66,7 +66,7 @@ def timed_trial(trial: dict, storage: str, token: str) -> dict:
 def ray_overhead(trials: int, work: Path) -> dict:
     import ray
 
-    storage = work / "ray"
+    storage = work / "overhead"
     token = prepare_storage(storage)
     jobs = []
     for seed in range(trials):
@@ -175,13 +175,14 @@ def cluster_drill(work: Path, seeds: int) -> dict:
         start_s = time.perf_counter() - t0
         head_node = cluster.raylet(HEAD_IP)[1]
         t0 = time.perf_counter()
-        summary, killed, killed_at = sweep_losing_the_worker(cluster, spec, work / "ray")
+        summary, killed, killed_at = sweep_losing_the_worker(cluster, spec, work / "drill-ray")
         ray_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    subprocess.run(sweep_command(spec, work / "local"), check=True, capture_output=True,
+    subprocess.run(sweep_command(spec, work / "drill-local"), check=True, capture_output=True,
                    env=ENV)
     local_s = time.perf_counter() - t0
-    on_ray, local = comparable_tables(work / "ray"), comparable_tables(work / "local")
+    on_ray = comparable_tables(work / "drill-ray")
+    local = comparable_tables(work / "drill-local")
     trials = [{k: t[k] for k in ("trial", "action", "status", "attempts", "env_steps",
                                  "resumed_from", "pct_of_frontier", "sla_verdict")}
               | {"nodes": len(t["nodes"])} for t in summary["trials"]]
@@ -192,7 +193,8 @@ def cluster_drill(work: Path, seeds: int) -> dict:
             "tables_equal_local": on_ray == local,
             "trials_differing": sorted(k for k in on_ray if on_ray[k] != local.get(k)),
             "first_difference": first_difference(on_ray, local),
-            "attempts_of_killed_trial": _attempts(work / "ray" / ATTEMPTS / killed, head_node)}
+            "attempts_of_killed_trial": _attempts(work / "drill-ray" / ATTEMPTS / killed,
+                                                  head_node)}
 
 
 def _attempts(folder: Path, head_node: str) -> list[dict]:
