@@ -77,3 +77,25 @@ def test_sweep_survives_losing_the_worker_node(tmp_path):
     by_name = "ORDER BY config_hash"
     assert (RunTable(on_ray).query(f"SELECT {keep} FROM runs {by_name}")
             == RunTable(local).query(f"SELECT {keep} FROM runs {by_name}"))
+
+
+def test_ray_backend_keeps_order_and_raises_what_a_job_raised(monkeypatch):
+    """On a private local instance: results in job order; a job's UserError comes back
+    as that one-line error, a bug as the bug (its traceback kept), not retried."""
+    from robolabor.experiments.config import parse_overrides
+    from robolabor.experiments.storage import StorageError, resolve_storage
+    from robolabor.experiments.sweep import get_backend
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    backend = get_backend("ray", workers=1)
+    try:
+        assert backend.map(resolve_storage, [{"uri": "/a"}, {"uri": "file:///b"}]) == [
+            Path("/a"), Path("/b")]
+        with pytest.raises(StorageError, match="scheme 's3' is not supported") as info:
+            backend.map(resolve_storage, [{"uri": "/a"}, {"uri": "s3://x/y"}])
+        assert type(info.value) is StorageError and "\n" not in str(info.value)
+        with pytest.raises(TypeError) as bug:
+            backend.map(parse_overrides, [{"items": 5}])
+        assert type(bug.value) is TypeError
+    finally:
+        backend.close()

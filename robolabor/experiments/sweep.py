@@ -68,7 +68,8 @@ class RayBackend:
     private local instance is started (never some other cluster found on the host). A
     task whose worker process or node dies is retried up to ``max_retries`` times on
     any node; an exception the job raises is not retried (it would raise again). Every
-    job is waited for; failures are reported together once all have settled."""
+    job is waited for before a failure is raised: the first exception a job raised, as
+    it was raised, else the jobs whose workers were lost with every retry spent."""
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  max_retries: int = 3) -> None:
@@ -95,27 +96,22 @@ class RayBackend:
         remote = self.ray.remote(num_cpus=1, max_retries=self.max_retries,
                                  retry_exceptions=False)(_call)
         refs = [remote.remote(fn, job) for job in jobs]
-        results, failures = [], []
+        results, raised, lost = [], [], []
         for i, ref in enumerate(refs):
             try:
                 results.append(self.ray.get(ref))
-            except self.ray.exceptions.RayError as exc:
+            except self.ray.exceptions.RayTaskError as exc:  # the job itself raised
                 results.append(None)
-                cause = getattr(exc, "cause", None) or exc
-                if isinstance(cause, UserError):  # the job's own one-line error
-                    failures.append((i, cause))
-                else:
-                    failures.append((i, exc))
-        if failures:
-            first = failures[0][1]
-            if len(failures) == 1 and isinstance(first, UserError):
-                raise first
-            detail = "; ".join(f"job {i}: {' '.join(str(e).split())[:300]}"
-                               for i, e in failures)
-            raise JobsFailed(f"{len(failures)} of {len(jobs)} ray job(s) failed after "
-                             f"{self.max_retries} retries: {detail}")
+                raised.append(exc.cause if isinstance(exc.cause, BaseException) else exc)
+            except self.ray.exceptions.RayError as exc:  # its worker or node, retries spent
+                results.append(None)
+                lost.append(f"job {i}: {' '.join(str(exc).split())[:300]}")
+        if raised:  # as a local run raises it: a UserError stays one line, a bug keeps
+            raise raised[0]  # its traceback
+        if lost:
+            raise JobsFailed(f"{len(lost)} of {len(jobs)} ray job(s) failed after "
+                             f"{self.max_retries} retries: {'; '.join(lost)}")
         return results
-
 
     def close(self) -> None:
         """Disconnect (and stop a private local instance) if this backend started Ray."""
