@@ -340,6 +340,53 @@ def add_data_commands(sub) -> None:
     v.set_defaults(func=cmd_value_data)
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from robolabor.experiments.config import parse_overrides
+    from robolabor.experiments.run_table import format_rows
+    from robolabor.experiments.sweep_runner import run_sweep
+
+    summary = run_sweep(args.spec, backend=args.backend, address=args.address,
+                        storage=args.storage, overrides=parse_overrides(args.set),
+                        workers=args.workers, max_retries=args.max_retries)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+    else:
+        print(format_rows(summary["trials"], ["trial", "action", "status", "attempts",
+                                              "pct_of_frontier", "sla_verdict",
+                                              "wall_seconds"]))
+        print(f"{len(summary['trials'])} trials in {summary['storage']} "
+              f"({summary['counts']}); list them with `robolabor runs {summary['storage']}`")
+    for line in summary.get("failed", []):
+        print(f"robolabor: error: trial {line}", file=sys.stderr)
+    return 1 if summary.get("failed") else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from robolabor.experiments.run_table import SHOWN, RunTable, format_rows
+
+    words = list(args.target)
+    if words[:1] == ["query"]:
+        if len(words) not in (2, 3):
+            raise UserError('runs query takes one SQL string and an optional DIR: '
+                            'robolabor runs query "SELECT ..." [DIR]')
+        if args.where:
+            raise UserError("--where filters the runs listing; put it in the query's SQL")
+        table = RunTable(words[2] if len(words) == 3 else "runs")
+        rows = table.query(words[1])
+        columns = list(rows[0]) if rows else []
+    else:
+        if len(words) > 1:
+            raise UserError("runs takes one DIR (or: runs query \"SELECT ...\" [DIR])")
+        table = RunTable(words[0] if words else "runs")
+        rows = table.runs(args.where)
+        columns = [*SHOWN, *table.varying_config_keys(rows)]
+    if args.json:  # one row per line: the C encoder (indent= is pure Python), still valid JSON
+        print("[" + ",".join("\n  " + json.dumps(r, default=str) for r in rows) + "\n]")
+    else:
+        print(format_rows(rows, columns) if rows else "(no rows)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="robolabor", description=__doc__.splitlines()[0])
     p.add_argument("--debug", action="store_true",
@@ -462,17 +509,52 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--json", action="store_true")
     en.set_defaults(func=cmd_encoders)
     add_data_commands(sub)
+
+    sw = sub.add_parser("sweep", help="run a sweep spec (grid/random x seeds), locally or on "
+                                      "a Ray cluster; re-running it skips finished trials")
+    sw.add_argument("spec", help="sweep spec YAML (configs/sweeps/*.yaml)")
+    sw.add_argument("--backend", default="local", choices=("local", "ray"))
+    sw.add_argument("--address", default=None,
+                    help="Ray cluster to attach to (default: RAY_ADDRESS, else a local one)")
+    sw.add_argument("--storage", default=None, metavar="URI",
+                    help="where the run directories go, shared by every node "
+                         "(default: the spec's storage, else runs/sweep-NAME)")
+    sw.add_argument("--workers", type=int, default=None,
+                    help="parallel trials: local processes (default 1), or the CPUs of a "
+                         "local Ray instance")
+    sw.add_argument("--max-retries", type=int, default=3,
+                    help="ray: times a trial whose worker or node died is retried")
+    sw.add_argument("--set", action="append", metavar="KEY=VALUE",
+                    help="override a config value in every trial")
+    sw.add_argument("--json", action="store_true")
+    sw.set_defaults(func=cmd_sweep)
+
+    ru = sub.add_parser("runs", help="list every run below DIR as one table (DuckDB), or "
+                                     "`runs query SQL [DIR]` over runs/evaluations/episodes")
+    ru.add_argument("target", nargs="*", metavar="DIR | query SQL [DIR]",
+                    help="folder holding run directories (default runs/)")
+    ru.add_argument("--where", default=None, metavar="SQL",
+                    help='filter, e.g. --where "status = \'finished\' AND seed >= 100"; '
+                         'config keys are columns: "sac.actor_lr"')
+    ru.add_argument("--json", action="store_true")
+    ru.set_defaults(func=cmd_runs)
     return p
 
 
+def _expected_errors() -> tuple[type[Exception], ...]:
+    """UserError, and the econ layer's input error when that layer is loaded (it is, if
+    it raised one): importing it only to name its error costs every command scipy."""
+    econ = sys.modules.get("robolabor.econ._checks")
+    return (UserError, econ.EconInputError) if econ else (UserError,)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from robolabor.econ import EconInputError
     from robolabor.errors import describe_os_error, disk_error
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (UserError, EconInputError) as exc:
+    except _expected_errors() as exc:
         if args.debug:
             raise
         print(f"robolabor: error: {exc}", file=sys.stderr)

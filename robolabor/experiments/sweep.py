@@ -62,27 +62,74 @@ class LocalProcessBackend:
 
 
 class RayBackend:
-    """Runs each job as a Ray task with one CPU (``pip install -e .[sweep]``)."""
+    """Runs each job as a Ray task with one CPU (``pip install -e .[sweep]``).
 
-    def __init__(self, address: str | None = None, workers: int | None = None) -> None:
+    ``address`` (or ``RAY_ADDRESS``) attaches to a running cluster; without either a
+    private local instance is started (never some other cluster found on the host). A
+    task whose worker process or node dies is retried up to ``max_retries`` times on
+    any node; an exception the job raises is not retried (it would raise again). Every
+    job is waited for before a failure is raised: the first exception a job raised, as
+    it was raised, else the jobs whose workers were lost with every retry spent."""
+
+    def __init__(self, address: str | None = None, workers: int | None = None,
+                 max_retries: int = 3) -> None:
         try:
             import ray
         except ImportError:
-            raise RuntimeError("the ray backend needs the optional extra: "
-                               "pip install -e '.[sweep]'") from None
-        self.ray = ray
-        if not ray.is_initialized():
-            ray.init(address=address, num_cpus=workers, include_dashboard=False,
-                     log_to_driver=False)
+            raise UserError("the ray backend needs the optional extra: "
+                            "pip install -e '.[sweep]'") from None
+        self.ray, self.max_retries = ray, max_retries
+        address = address or os.environ.get("RAY_ADDRESS") or None
+        self.owns_ray = not ray.is_initialized()
+        if self.owns_ray:
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False)
+                else:
+                    ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                             log_to_driver=False)
+            except (ConnectionError, ValueError, RuntimeError) as exc:
+                raise UserError(f"ray: cannot attach to the cluster at {address!r} "
+                                f"({' '.join(str(exc).split())[:300]})") from None
 
     def map(self, fn: Callable[..., Any], jobs: Sequence[dict[str, Any]]) -> list[Any]:
-        remote = self.ray.remote(num_cpus=1)(_call)
-        return self.ray.get([remote.remote(fn, job) for job in jobs])
+        remote = self.ray.remote(num_cpus=1, max_retries=self.max_retries,
+                                 retry_exceptions=False)(_call)
+        refs = [remote.remote(fn, job) for job in jobs]
+        results, raised, lost = [], [], []
+        for i, ref in enumerate(refs):
+            try:
+                results.append(self.ray.get(ref))
+            except self.ray.exceptions.RayTaskError as exc:  # the job itself raised
+                results.append(None)
+                raised.append(exc.cause if isinstance(exc.cause, BaseException) else exc)
+            except self.ray.exceptions.RayError as exc:  # its worker or node, retries spent
+                results.append(None)
+                lost.append(f"job {i}: {' '.join(str(exc).split())[:300]}")
+        if raised:  # as a local run raises it: a UserError stays one line, a bug keeps
+            raise raised[0]  # its traceback
+        if lost:
+            raise JobsFailed(f"{len(lost)} of {len(jobs)} ray job(s) failed after "
+                             f"{self.max_retries} retries: {'; '.join(lost)}")
+        return results
+
+    def close(self) -> None:
+        """Disconnect (and stop a private local instance) if this backend started Ray."""
+        if self.owns_ray:
+            self.ray.shutdown()
 
 
-def get_backend(name: str = "local", workers: int | None = None) -> SweepBackend:
+class JobsFailed(UserError, RuntimeError):
+    """Ray jobs that still failed after their retries (all others completed)."""
+
+
+def get_backend(name: str = "local", workers: int | None = None,
+                address: str | None = None, max_retries: int = 3) -> SweepBackend:
+    """``address`` (or ``RAY_ADDRESS``) only means something to the ray backend."""
     if name == "local":
+        if address:
+            raise UserError("--address names a Ray cluster: use it with --backend ray")
         return LocalProcessBackend(workers)
     if name == "ray":
-        return RayBackend(workers=workers)
+        return RayBackend(address=address, workers=workers, max_retries=max_retries)
     raise UserError(f"unknown sweep backend {name!r}: choose 'local' or 'ray'")

@@ -1,0 +1,287 @@
+"""Every run under a folder as one table, queryable with SQL (DuckDB).
+
+Three views over the run directories found below a root (a run directory is a
+folder holding ``meta.json`` and ``config.yaml``; hidden staging folders and a
+run's own subfolders are never searched):
+
+  runs         one row per run: run_dir (relative to the root), config_hash, seed,
+               status, sealed (config.yaml still hashes to meta.json's hash),
+               env_steps, wall_seconds, the final and best evaluation's
+               pct_of_frontier (with the final one's CI and SLA verdict), and every
+               resolved config key as a column named by its dotted path
+               ("sac.actor_lr": quote it in SQL)
+  evaluations  every row of every evals.parquet, with run_dir
+  episodes     every row of every episodes.parquet, with run_dir
+
+The Parquet files are read by DuckDB where they lie (only the columns a query
+names); meta.json and config.yaml are read once per run (libyaml when present) and
+the runs rows cached in an index that a run's changed files invalidate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from robolabor.errors import UserError
+
+SKIP = {"checkpoints", "tb"}
+RUN_COLUMNS = ("run_dir", "config_hash", "seed", "status", "sealed", "env_steps",
+               "final_step", "final_pct_of_frontier", "final_pct_of_frontier_lo",
+               "final_pct_of_frontier_hi", "final_sla_verdict", "best_pct_of_frontier",
+               "best_step", "wall_seconds")
+SHOWN = ("run_dir", "status", "seed", "config_hash", "env_steps", "final_pct_of_frontier",
+         "best_pct_of_frontier", "final_sla_verdict", "wall_seconds")
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _duckdb():
+    try:
+        import duckdb
+    except ImportError:
+        raise UserError("`robolabor runs` needs DuckDB, in the optional extra: "
+                        "pip install -e '.[sweep]'") from None
+    return duckdb
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run directories at or below ``root``, sorted; never inside a run or a hidden folder."""
+    found: list[Path] = []
+
+    def walk(folder: str) -> None:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            return
+        names = {e.name for e in entries}
+        if "meta.json" in names and "config.yaml" in names:
+            found.append(Path(folder))
+            return
+        for entry in entries:
+            if (entry.is_dir(follow_symlinks=False) and not entry.name.startswith(".")
+                    and entry.name not in SKIP):
+                walk(entry.path)
+
+    walk(str(root))
+    return sorted(found)
+
+
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested config sections as dotted keys; lists kept whole (as JSON text)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, dotted + "."))
+        elif isinstance(value, dict | list):
+            out[dotted] = json.dumps(value)
+        else:
+            out[dotted] = value
+    return out
+
+
+def _run_row(root: Path, path: Path) -> dict[str, Any]:
+    rel = "." if path == root else path.relative_to(root).as_posix()
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        config = yaml.load((path / "config.yaml").read_text(), Loader=_Loader)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        return {"run_dir": rel, "status": f"unreadable: {exc}", "sealed": False}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":"))
+                            .encode()).hexdigest()[:12]
+    row = {"run_dir": rel, "config_hash": meta.get("config_hash"), "seed": meta.get("seed"),
+           "status": meta.get("status"), "sealed": digest == meta.get("config_hash"),
+           "env_steps": meta.get("env_steps"), "meta_wall_seconds": meta.get("wall_seconds")}
+    row.update(flatten(config if isinstance(config, dict) else {}))
+    return row
+
+
+def _column(values: list[Any]) -> pa.Array:
+    """One Arrow column; a key whose values mix types (1 and 0.5) is read as text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values])
+
+
+def _has_columns(path: Path) -> bool:
+    """An empty table (a run killed before its first row) is written with no columns."""
+    try:
+        return pq.read_metadata(path).num_columns > 0
+    except (OSError, pa.ArrowInvalid):
+        return False
+
+
+def _signature(path: Path) -> str:
+    """What a cached row depends on: size and mtime of the run's four record files."""
+    parts = []
+    for name in ("meta.json", "config.yaml", "evals.parquet", "episodes.parquet"):
+        try:
+            st = os.stat(path / name)
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}")
+        except OSError:
+            parts.append("-")
+    return "|".join(parts)
+
+
+SUMMARY_SQL = """
+    WITH ranked AS (
+      SELECT run_dir, step, pct_of_frontier, pct_of_frontier_lo, pct_of_frontier_hi,
+             sla_verdict, wall_seconds,
+             row_number() OVER (PARTITION BY run_dir ORDER BY step DESC) AS last,
+             row_number() OVER (PARTITION BY run_dir ORDER BY pct_of_frontier DESC, step)
+               AS best
+      FROM {source})
+    SELECT f.run_dir, f.step AS final_step, f.pct_of_frontier AS final_pct_of_frontier,
+           f.pct_of_frontier_lo AS final_pct_of_frontier_lo,
+           f.pct_of_frontier_hi AS final_pct_of_frontier_hi,
+           f.sla_verdict AS final_sla_verdict, f.wall_seconds AS eval_wall_seconds,
+           b.pct_of_frontier AS best_pct_of_frontier, b.step AS best_step
+    FROM ranked f JOIN ranked b ON b.run_dir = f.run_dir AND b.best = 1
+    WHERE f.last = 1
+"""
+
+
+class RunTable:
+    """A DuckDB connection holding the three views for the runs under ``root``.
+
+    A run's row (meta, config, final and best evaluation) is kept in a hidden index
+    beside the runs (``.robolabor-runs-index.parquet``, skipped where the folder is
+    read-only) and recomputed whenever the size or mtime of one of its record files
+    changed, so a listing reads only the runs that changed since the last one."""
+
+    INDEX = ".robolabor-runs-index.parquet"
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"{self.root}: no such folder (runs lists the run directories "
+                            "below a folder, e.g. runs/)")
+        duckdb = _duckdb()
+        self.con = duckdb.connect()
+        paths = find_runs(self.root)
+        cached = self._read_index()
+        rows, stale = [], []
+        for path in paths:
+            rel = "." if path == self.root else path.relative_to(self.root).as_posix()
+            sig = _signature(path)
+            row = cached.get(rel)
+            if row is None or row.get("_signature") != sig:
+                row = _run_row(self.root, path) | {
+                    "_signature": sig,
+                    "_evals": _has_columns(path / "evals.parquet"),
+                    "_episodes": _has_columns(path / "episodes.parquet")}
+                stale.append(row)
+            rows.append(row)
+        self._pending: dict[str, list[tuple[str, Path]]] = {}
+        self._summarise(stale)
+        if (stale or len(cached) != len(rows)) and not (self.root / "meta.json").is_file():
+            self._write_index(rows)
+        keys: dict[str, None] = dict.fromkeys(RUN_COLUMNS)
+        for row in rows:
+            keys.update(dict.fromkeys(row))
+        self.config_keys = [k for k in keys if "." in k]
+        table = pa.table({k: _column([r.get(k) for r in rows]) for k in keys})
+        self.con.register("_runs", table)
+        shown = [*RUN_COLUMNS, *self.config_keys]
+        self.con.execute("CREATE VIEW runs AS SELECT "
+                         + ", ".join(f'"{k}"' for k in shown) + " FROM _runs")
+        self._pending = {view: [(r["run_dir"], self.root / r["run_dir"] / file)
+                                for r in rows if r.get(flag)]
+                         for view, file, flag in (("evaluations", "evals.parquet", "_evals"),
+                                                  ("episodes", "episodes.parquet", "_episodes"))}
+
+    def _read_index(self) -> dict[str, dict[str, Any]]:
+        try:
+            return {r["run_dir"]: r for r in pq.read_table(self.root / self.INDEX).to_pylist()}
+        except (OSError, pa.ArrowInvalid, KeyError):
+            return {}
+
+    def _write_index(self, rows: list[dict[str, Any]]) -> None:
+        from robolabor.experiments.runs import write_table
+
+        try:
+            write_table(self.root / self.INDEX, rows)
+        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError):
+            pass  # a read-only folder, or values no single column holds: no cache
+
+    def _summarise(self, rows: list[dict[str, Any]]) -> None:
+        """Fill each row's final and best evaluation (DuckDB over their evals files)."""
+        for row in rows:
+            row.update(dict.fromkeys(RUN_COLUMNS[6:], None))
+            row["wall_seconds"] = row.pop("meta_wall_seconds", None)
+        with_evals = [r for r in rows if r.get("_evals")]
+        if not with_evals:
+            return
+        by_dir = {r["run_dir"]: r for r in with_evals}
+        self._parquet_view("_fresh_evals", [(r["run_dir"], str(self.root / r["run_dir"] /
+                                                              "evals.parquet"))
+                                            for r in with_evals])
+        for summary in self.query(SUMMARY_SQL.format(source="_fresh_evals")):
+            row = by_dir[summary.pop("run_dir")]
+            eval_wall = summary.pop("eval_wall_seconds")
+            row.update(summary)
+            if row["wall_seconds"] is None:  # an unfinished run: its last evaluation's
+                row["wall_seconds"] = eval_wall
+
+    def _parquet_view(self, view: str, files: list[tuple[str, str]]) -> None:
+        self.con.register(f"{view}_files", pa.table({"run_dir": [r for r, _ in files],
+                                                     "file": [p for _, p in files]}))
+        listed = ", ".join("'" + p.replace("'", "''") + "'" for _, p in files)
+        self.con.execute(f"""
+            CREATE OR REPLACE VIEW {view} AS
+            SELECT f.run_dir, t.* EXCLUDE (filename)
+            FROM read_parquet([{listed}], union_by_name = true, filename = true) t
+            JOIN {view}_files f ON f.file = t.filename""")
+
+    def _table_view(self, view: str, files: list[tuple[str, Path]]) -> None:
+        if files:
+            self._parquet_view(view, [(rel, str(p)) for rel, p in files])
+        else:
+            self.con.execute(f"CREATE VIEW {view} AS SELECT NULL::VARCHAR AS run_dir "
+                             "WHERE false")
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of any SQL over runs, evaluations and episodes, as dicts."""
+        duckdb = _duckdb()
+        for view in [v for v in self._pending if re.search(rf"\b{v}\b", sql, re.I)]:
+            self._table_view(view, self._pending.pop(view))  # binding reads every schema
+        try:
+            cursor = self.con.execute(sql)
+        except duckdb.Error as exc:
+            raise UserError(f"SQL: {' '.join(str(exc).split())}") from None
+        if cursor.description is None:
+            return []
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def runs(self, where: str | None = None) -> list[dict[str, Any]]:
+        clause = f" WHERE {where}" if where else ""
+        return self.query(f"SELECT * FROM runs{clause} ORDER BY run_dir")
+
+    def varying_config_keys(self, rows: list[dict[str, Any]]) -> list[str]:
+        """Config columns whose value differs between the rows (the seed aside)."""
+        return [k for k in self.config_keys if k != "train.seed"
+                and len({json.dumps(r.get(k), default=str) for r in rows}) > 1]
+
+
+def format_rows(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A plain text table (floats to 4 significant digits)."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(b[i]) for b in body]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(b, widths, strict=True)) for b in body]
+    return "\n".join(line.rstrip() for line in lines)

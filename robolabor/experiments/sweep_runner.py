@@ -1,0 +1,398 @@
+"""A sweep: one base config, a grid or random search over dotted keys, several seeds.
+
+Every trial is an ordinary run directory under the sweep's storage root, named
+``NAME-POINT-sSEED`` where POINT is the config hash of the trial's settings with
+the seed set aside (so the seeds of one setting sort together and a name is the
+same on every re-run). A trial job therefore needs no memory of earlier attempts:
+
+  * no run directory yet      -> start it (``trainer.start_run``; a start that was
+                                  killed left only a hidden staging folder, cleared)
+  * a run that is not finished -> resume it from its newest sealed checkpoint
+                                  (``trainer.resume_run``)
+  * a finished run             -> skip it, report its final evaluation
+
+which is what makes the Ray backend's retries (a worker or node that dies mid-trial)
+and a re-run of the same spec both land on the result of an uninterrupted sweep.
+
+Spec (YAML)::
+
+    name: lr_grid                  # trial-name prefix; default: the spec's file name
+    base: shift_state              # a config file (relative to the spec) or a packaged one
+    set: {train.total_steps: 3000} # fixed dotted overrides for every trial
+    grid:                          # every combination (optional)
+      sac.actor_lr: [3.0e-4, 1.0e-3]
+    random:                        # sampled points (optional; crossed with the grid)
+      samples: 4
+      seed: 0
+      space:
+        sac.gamma: {uniform: [0.95, 0.995]}
+        sac.critic_lr: {loguniform: [1.0e-4, 1.0e-3]}
+        sac.batch_size: {choice: [64, 128]}
+    seeds: [100, 101]              # or {first: 100, count: 4}
+    storage: runs/sweep-lr_grid    # default runs/sweep-NAME; --storage overrides
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import os
+import secrets
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robolabor.errors import UserError
+from robolabor.experiments.config import (
+    PACKAGED_CONFIGS,
+    config_from_dict,
+    config_hash,
+    read_yaml,
+    read_yaml_mapping,
+    resolve_config_path,
+)
+from robolabor.experiments.runs import RunDir, atomic_write_text, now_iso, read_table
+from robolabor.experiments.storage import (
+    check_storage,
+    prepare_storage,
+    release_storage,
+    resolve_storage,
+)
+from robolabor.experiments.sweep import get_backend
+from robolabor.schema import ConfigError, replace, to_dict
+
+SPEC_KEYS = ("name", "base", "set", "grid", "random", "seeds", "storage")
+DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+ATTEMPTS = ".sweep-attempts"  # one file per attempt at a trial: node, pid, action
+
+
+# ----------------------------------------------------------------------------- the spec
+
+def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Read and check a sweep spec (a file, or a packaged one by name: ``smoke``);
+    ``overrides`` (``--set``) join its ``set``."""
+    path = Path(path)
+    packaged = PACKAGED_CONFIGS / "sweeps" / f"{path.stem}.yaml"
+    if not path.is_file() and path.suffix in ("", ".yaml") and packaged.is_file():
+        path = packaged
+    data = read_yaml_mapping(path, what="sweep spec", top="sweep keys")
+    unknown = sorted(set(data) - set(SPEC_KEYS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {unknown}; a sweep spec has {list(SPEC_KEYS)}")
+    if "base" not in data:
+        raise ConfigError(f"{path}: base: required (a config file or a packaged config name)")
+    for key in ("set", "grid", "random"):
+        if not isinstance(data.get(key) or {}, dict):
+            raise ConfigError(f"{path}: {key}: must be a mapping")
+    base = Path(str(data["base"]))
+    local = path.parent / base
+    spec = {"path": str(path), "name": str(data.get("name") or path.stem),
+            "base": str(local if local.is_file() else resolve_config_path(base)),
+            "set": {**(data.get("set") or {}), **(overrides or {})},
+            "grid": _grid(data.get("grid") or {}, path),
+            "random": _random(data.get("random"), path),
+            "seeds": _seeds(data.get("seeds"), path),
+            "storage": data.get("storage")}
+    if not spec["name"].replace("_", "").replace("-", "").isalnum():
+        raise ConfigError(f"{path}: name: letters, digits, '-' and '_' only, got {spec['name']!r}")
+    return spec
+
+
+def _grid(grid: dict, path: Path) -> dict[str, list]:
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{path}: grid.{key}: must be a non-empty list of values")
+    return grid
+
+
+def _random(section: Any, path: Path) -> dict[str, Any] | None:
+    if section is None:
+        return None
+    where = f"{path}: random"
+    unknown = sorted(set(section) - {"samples", "seed", "space"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} (samples, seed, space)")
+    samples, space = section.get("samples"), section.get("space")
+    if not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"{where}.samples: must be an integer >= 1, got {samples!r}")
+    if not isinstance(space, dict) or not space:
+        raise ConfigError(f"{where}.space: must map dotted keys to distributions")
+    for key, dist in space.items():
+        if not isinstance(dist, dict) or len(dist) != 1 or next(iter(dist)) not in DISTRIBUTIONS:
+            raise ConfigError(f"{where}.space.{key}: one of {{choice: [..]}}, {{uniform: [lo, "
+                              f"hi]}}, {{loguniform: [lo, hi]}}, {{randint: [lo, hi]}}")
+        kind, args = next(iter(dist.items()))
+        if not isinstance(args, list) or not args or (kind != "choice" and len(args) != 2):
+            raise ConfigError(f"{where}.space.{key}.{kind}: expected a list "
+                              f"({'values' if kind == 'choice' else '[lo, hi]'})")
+        if kind == "loguniform" and not min(args) > 0:
+            raise ConfigError(f"{where}.space.{key}.loguniform: bounds must be > 0")
+    return {"samples": samples, "seed": int(section.get("seed", 0)), "space": space}
+
+
+def _seeds(seeds: Any, path: Path) -> list[int]:
+    if isinstance(seeds, dict) and set(seeds) == {"first", "count"}:
+        seeds = list(range(int(seeds["first"]), int(seeds["first"]) + int(seeds["count"])))
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                       for s in seeds)):
+        raise ConfigError(f"{path}: seeds: a non-empty list of integers >= 0, or "
+                          f"{{first: N, count: K}}; got {seeds!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{path}: seeds: {seeds} repeats a seed")
+    return seeds
+
+
+def sample_space(random: dict[str, Any]) -> list[dict[str, Any]]:
+    """The random points, a pure function of the spec's ``random`` section."""
+    rng = np.random.default_rng(random["seed"])
+    points = []
+    for _ in range(random["samples"]):
+        point = {}
+        for key, dist in random["space"].items():
+            kind, args = next(iter(dist.items()))
+            if kind == "choice":
+                value = args[int(rng.integers(len(args)))]
+            elif kind == "uniform":
+                value = float(rng.uniform(args[0], args[1]))
+            elif kind == "loguniform":
+                value = float(math.exp(rng.uniform(math.log(args[0]), math.log(args[1]))))
+            else:
+                value = int(rng.integers(args[0], args[1] + 1))
+            point[key] = value
+        points.append(point)
+    return points
+
+
+def points_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Grid combinations crossed with random samples (either may be absent)."""
+    keys = list(spec["grid"])
+    grid = [dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(spec["grid"][k] for k in keys))]
+    sampled = sample_space(spec["random"]) if spec["random"] else [{}]
+    return [{**g, **r} for g in grid for r in sampled]
+
+
+def point_hash(cfg) -> str:
+    """The config hash of a trial's settings with the seed set aside."""
+    return config_hash(replace(cfg, train=replace(cfg.train, seed=0)))
+
+
+def expand_trials(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every (point, seed) of the spec as a validated, named trial."""
+    base = read_yaml(Path(spec["base"]).read_text(), spec["base"])
+    trials = []
+    for point in points_of(spec):
+        for seed in spec["seeds"]:
+            overrides = {**spec["set"], **point, "train.seed": seed, "train.progress": False}
+            try:
+                cfg = config_from_dict(base, overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"{spec['path']}: trial {point or 'base'} seed {seed}: "
+                                  f"{exc}") from None
+            trials.append({"name": f"{spec['name']}-{point_hash(cfg)}-s{seed}", "seed": seed,
+                           "point": point, "config": to_dict(cfg),
+                           "config_hash": config_hash(cfg)})
+    names = [t["name"] for t in trials]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{spec['path']}: two points of the search give the same config "
+                          "(a grid value repeated, or a key the base already sets that way)")
+    return trials
+
+
+# ----------------------------------------------------------------------------- one trial
+
+def _node() -> str:
+    """This worker's Ray node id when run by Ray, else the host name."""
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            return ray.get_runtime_context().get_node_id()
+        except Exception:  # noqa: BLE001 (a driver-side call outside a task)
+            pass
+    return socket.gethostname()
+
+
+def _record_attempt(root: Path, name: str, fields: dict[str, Any]) -> Path:
+    folder = root / ATTEMPTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count():
+        path = folder / f"{n:03d}.json"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({"attempt": n, **fields}))
+        return path
+    raise AssertionError("unreachable")
+
+
+class Lease:
+    """One writer per trial. An attempt holds ``lease.json`` in the trial's attempts
+    folder and rewrites it every ``BEAT`` seconds; a new attempt (Ray's retry after a
+    node was lost, or a re-run) waits until the old holder has been silent for
+    ``STALE`` seconds before it takes over. A holder that finds its lease taken over
+    exits at once: a worker cut off from its node never writes beside its successor."""
+
+    BEAT, STALE, WAIT = 1.0, 8.0, 120.0
+
+    def __init__(self, folder: Path, holder: dict[str, Any]) -> None:
+        self.path, self.holder = folder / "lease.json", holder
+        self._stop = threading.Event()
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def _write(self) -> None:
+        atomic_write_text(self.path, json.dumps({**self.holder, "beat": time.time()}))
+
+    def acquire(self) -> None:
+        deadline = time.monotonic() + self.WAIT
+        while True:
+            held = self._read()
+            if held is None or time.time() - held.get("beat", 0.0) > self.STALE:
+                break
+            if time.monotonic() > deadline:
+                raise UserError(f"{self.path}: trial still held by {held} after "
+                                f"{self.WAIT:.0f} s; is another sweep running it?")
+            time.sleep(self.BEAT)
+        self._write()
+        threading.Thread(target=self._beat, daemon=True, name="trial-lease").start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.BEAT):
+            held = self._read()
+            if held is not None and held.get("token") != self.holder["token"]:
+                os._exit(3)  # fenced: another attempt owns the trial now
+            self._write()
+
+    def release(self) -> None:
+        self._stop.set()
+        if (self._read() or {}).get("token") == self.holder["token"]:
+            self.path.unlink(missing_ok=True)
+
+
+def trial_state(path: Path) -> str:
+    """'new', 'unfinished' or 'finished', from the run directory alone."""
+    if not (path / "meta.json").is_file():
+        return "new"
+    run = RunDir.open(path)
+    meta = run.read_meta()
+    cfg = run.sealed_config()
+    done = meta.get("status") == "finished" and meta.get("env_steps") == cfg.train.total_steps
+    return "finished" if done else "unfinished"
+
+
+def run_trial(trial: dict[str, Any], storage: str, token: str) -> dict[str, Any]:
+    """Start, resume or skip one trial (see the module docstring); a trial's own
+    expected failure (a non-finite loss, a tampered run) is returned, not raised, so
+    the other trials go on. Top-level: it is what the backends pickle."""
+    from robolabor.experiments.trainer import resume_run, start_run
+
+    root, node = Path(storage), _node()
+    path = root / trial["name"]
+    out = {"trial": trial["name"], "seed": trial["seed"], "point": trial["point"],
+           "config_hash": trial["config_hash"], "node": node}
+    lease = Lease(root / ATTEMPTS / trial["name"],
+                  {"node": node, "pid": os.getpid(), "token": secrets.token_hex(8)})
+    try:
+        check_storage(root, token, node)
+        lease.path.parent.mkdir(parents=True, exist_ok=True)
+        lease.acquire()
+        state = trial_state(path)
+        _record_attempt(root, trial["name"], {"node": node, "pid": os.getpid(),
+                                              "host": socket.gethostname(), "state": state,
+                                              "at": now_iso()})
+        if state != "new":
+            recorded = RunDir.open(path).read_meta().get("config_hash")
+            if recorded != trial["config_hash"]:
+                raise UserError(f"{path}: holds a run of config {recorded}, not this trial's "
+                                f"{trial['config_hash']}: move it away or use another storage")
+        if state == "new":
+            start_run(config_from_dict(trial["config"]), path)
+        elif state == "unfinished":
+            resume_run(path)
+        out["action"] = {"new": "started", "unfinished": "resumed",
+                         "finished": "skipped"}[state]
+    except UserError as exc:
+        return out | {"action": "failed", "status": "failed", "error": str(exc)}
+    finally:
+        lease.release()
+    return out | trial_result(path)
+
+
+def trial_result(path: Path) -> dict[str, Any]:
+    """The headline of a trial's run: its status and final evaluation."""
+    meta = RunDir.open(path).read_meta()
+    evals = read_table(path / "evals.parquet")
+    final = evals[-1] if evals else {}
+    return {"status": meta.get("status"), "env_steps": meta.get("env_steps"),
+            "resumed_from": meta.get("resumed_from"),
+            "pct_of_frontier": final.get("pct_of_frontier"),
+            "sla_verdict": final.get("sla_verdict"), "wall_seconds": meta.get("wall_seconds")}
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+@contextlib.contextmanager
+def stdout_to_stderr():
+    """File descriptor 1 pointed at stderr for the duration (threads and C code too)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None = None,
+              storage: str | None = None, overrides: dict[str, Any] | None = None,
+              workers: int | None = None, max_retries: int = 3) -> dict[str, Any]:
+    """Run every trial of a spec on a backend; writes ``sweep.json`` into the storage
+    root and returns the same summary (one row per trial, in spec order)."""
+    spec = load_spec(spec_path, overrides)
+    trials = expand_trials(spec)
+    root = resolve_storage(storage or spec["storage"] or Path("runs") / f"sweep-{spec['name']}")
+    if backend == "local" and workers is None:
+        workers = 1  # one heavy process at a time unless asked for more
+    token = prepare_storage(root)
+    t0 = time.perf_counter()
+    try:
+        with stdout_to_stderr():  # Ray's messages (a node lost) never mix into --json
+            runner = get_backend(backend, workers, address=address, max_retries=max_retries)
+            try:
+                results = runner.map(run_trial, [{"trial": t, "storage": str(root),
+                                                  "token": token} for t in trials])
+            finally:
+                getattr(runner, "close", lambda: None)()
+    finally:
+        release_storage(root, token)
+    for result in results:
+        attempts = sorted((root / ATTEMPTS / result["trial"]).glob("[0-9]*.json"))
+        result["attempts"] = len(attempts)
+        result["nodes"] = sorted({json.loads(a.read_text())["node"] for a in attempts})
+    counts = {}
+    for result in results:
+        counts[result["action"]] = counts.get(result["action"], 0) + 1
+    summary = {"name": spec["name"], "spec": str(spec_path), "base": spec["base"],
+               "storage": str(root), "backend": backend, "trials": results, "counts": counts,
+               "wall_seconds": time.perf_counter() - t0}
+    atomic_write_text(root / "sweep.json", json.dumps(summary, indent=2, default=float))
+    failed = [r for r in results if r["action"] == "failed"]
+    if failed:
+        summary["failed"] = [f"{r['trial']}: {r['error']}" for r in failed]
+    return summary

@@ -1,0 +1,273 @@
+"""Sweep specs, trial naming, storage URIs, the one-writer lease, and the sweep and
+runs commands end to end on a tiny spec (local processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from robolabor.cli import main
+from robolabor.experiments.config import config_from_dict, config_hash
+from robolabor.experiments.runs import read_table
+from robolabor.experiments.storage import (
+    StorageError,
+    check_storage,
+    prepare_storage,
+    release_storage,
+    resolve_storage,
+)
+from robolabor.experiments.sweep_runner import (
+    Lease,
+    expand_trials,
+    load_spec,
+    points_of,
+    sample_space,
+)
+from robolabor.schema import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY_SET = {"train.total_steps": 480, "train.eval_every": 240, "train.checkpoint_every": 240,
+            "train.eval_episodes": 2, "sac.learning_starts": 120, "sac.batch_size": 32,
+            "sac.hidden_sizes": [64, 64], "encoder.hidden_dim": 64, "encoder.latent_dim": 32}
+
+
+def write_spec(tmp_path: Path, **fields) -> Path:
+    data = {"name": "t", "base": str(ROOT / "configs" / "shift_state.yaml"),
+            "set": dict(TINY_SET), "seeds": [3]} | fields
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+# ----------------------------------------------------------------------------- specs
+
+@pytest.mark.parametrize("fields, message", [
+    ({"grids": {}}, "unknown key(s) ['grids']"),
+    ({"seeds": [1, 1]}, "repeats a seed"),
+    ({"seeds": "100"}, "seeds: a non-empty list"),
+    ({"grid": {"sac.gamma": 0.9}}, "grid.sac.gamma: must be a non-empty list"),
+    ({"random": {"samples": 2, "space": {"sac.gamma": {"normal": [0, 1]}}}},
+     "random.space.sac.gamma: one of"),
+    ({"random": {"samples": 0, "space": {"sac.gamma": {"uniform": [0, 1]}}}},
+     "random.samples: must be an integer >= 1"),
+    ({"random": {"samples": 1, "space": {"sac.lr_actor": {"loguniform": [0, 1]}}}},
+     "bounds must be > 0"),
+    ({"name": "a b"}, "name: letters, digits"),
+])
+def test_bad_specs_name_the_key(tmp_path, fields, message):
+    with pytest.raises(ConfigError, match=None) as info:
+        load_spec(write_spec(tmp_path, **fields))
+    assert message in str(info.value) and "spec.yaml" in str(info.value)
+
+
+def test_a_bad_value_names_the_trial_and_the_key(tmp_path):
+    spec = load_spec(write_spec(tmp_path, grid={"sac.gamma": [0.9, 7.0]}))
+    with pytest.raises(ConfigError, match=r"trial \{'sac.gamma': 7.0\} seed 3: sac.gamma"):
+        expand_trials(spec)
+    spec = load_spec(write_spec(tmp_path, grid={"sac.gama": [0.9]}))
+    with pytest.raises(ConfigError, match="gama"):
+        expand_trials(spec)
+
+
+def test_grid_times_random_times_seeds(tmp_path):
+    random = {"samples": 3, "seed": 5, "space": {
+        "sac.lr_critic": {"loguniform": [1e-4, 1e-3]}, "lagrange.lr_rel": {"uniform": [0, 0.1]},
+        "sac.batch_size": {"choice": [32, 64]}, "sac.actor_update_every": {"randint": [1, 3]}}}
+    spec = load_spec(write_spec(tmp_path, grid={"sac.gamma": [0.5, 0.8]}, random=random,
+                                seeds={"first": 10, "count": 2}))
+    assert spec["seeds"] == [10, 11]
+    points = points_of(spec)
+    assert len(points) == 2 * 3
+    assert sample_space(spec["random"]) == sample_space(spec["random"])  # a pure function
+    for p in points:
+        assert 1e-4 <= p["sac.lr_critic"] <= 1e-3 and 0 <= p["lagrange.lr_rel"] <= 0.1
+        assert p["sac.batch_size"] in (32, 64) and p["sac.actor_update_every"] in (1, 2, 3)
+    trials = expand_trials(spec)
+    assert len(trials) == 12 and len({t["name"] for t in trials}) == 12
+    for t in trials:  # the name: spec name, the settings' hash without the seed, the seed
+        cfg = config_from_dict(t["config"])
+        assert cfg.train.seed == t["seed"] and t["config_hash"] == config_hash(cfg)
+        assert t["name"].startswith("t-") and t["name"].endswith(f"-s{t['seed']}")
+        assert cfg.sac.gamma == t["point"]["sac.gamma"] and cfg.train.total_steps == 480
+    by_point = {}
+    for t in trials:
+        by_point.setdefault(json.dumps(t["point"], sort_keys=True), set()).add(
+            t["name"].rsplit("-s", 1)[0])
+    assert all(len(prefixes) == 1 for prefixes in by_point.values())  # seeds share it
+    assert len({p for s in by_point.values() for p in s}) == 6
+    assert [t["name"] for t in expand_trials(load_spec(spec["path"]))] == [
+        t["name"] for t in trials]  # the same names on every re-run
+
+
+def test_packaged_specs_load_by_name():
+    for name in ("smoke", "lr_grid", "lagrange_random"):
+        spec = load_spec(name)
+        assert spec["name"] == name and expand_trials(spec)
+    assert len(expand_trials(load_spec("lagrange_random"))) == 2 * 4 * 2
+    with pytest.raises(ConfigError, match="sweep spec not found"):
+        load_spec("no_such_sweep")
+
+
+def test_set_overrides_join_the_spec(tmp_path):
+    spec = load_spec(write_spec(tmp_path), {"sac.gamma": 0.7})
+    (trial,) = expand_trials(spec)
+    assert trial["config"]["sac"]["gamma"] == 0.7
+
+
+# ----------------------------------------------------------------------------- storage
+
+def test_storage_uris(tmp_path):
+    assert resolve_storage(str(tmp_path / "a")) == tmp_path / "a"
+    assert resolve_storage(f"file://{tmp_path}/b") == tmp_path / "b"
+    assert resolve_storage("rel/dir") == Path.cwd() / "rel" / "dir"
+    for uri in ("s3://bucket/runs", "gs://b/r", "hdfs://nn/runs"):
+        with pytest.raises(StorageError, match="is not supported.*mounted at the same path"):
+            resolve_storage(uri)
+    with pytest.raises(StorageError, match="not host 'other'"):
+        resolve_storage("file://other/runs")
+
+
+def test_a_node_that_does_not_see_the_storage_refuses_to_write(tmp_path):
+    token = prepare_storage(tmp_path / "shared")
+    check_storage(tmp_path / "shared", token, "node-a")  # the driver's own view: fine
+    with pytest.raises(StorageError, match="not visible on node node-b"):
+        check_storage(tmp_path / "elsewhere", token, "node-b")
+    release_storage(tmp_path / "shared", token)
+    with pytest.raises(StorageError):
+        check_storage(tmp_path / "shared", token, "node-a")
+
+
+# ----------------------------------------------------------------------------- the lease
+
+def test_a_new_attempt_waits_for_a_live_holder(tmp_path, monkeypatch):
+    monkeypatch.setattr(Lease, "STALE", 1.5)
+    monkeypatch.setattr(Lease, "BEAT", 0.1)
+    (tmp_path / "lease.json").write_text(json.dumps({"token": "old", "beat": time.time()}))
+    t0 = time.monotonic()
+    lease = Lease(tmp_path, {"token": "new"})
+    lease.acquire()  # the old holder never beats again: taken over once stale
+    assert time.monotonic() - t0 >= 1.4
+    assert json.loads((tmp_path / "lease.json").read_text())["token"] == "new"
+    lease.release()
+    assert not (tmp_path / "lease.json").exists()
+
+
+def test_a_holder_whose_lease_was_taken_exits(tmp_path):
+    script = textwrap.dedent(f"""
+        import time
+        from pathlib import Path
+        from robolabor.experiments.sweep_runner import Lease
+        Lease.BEAT = 0.1
+        Lease(Path({str(tmp_path)!r}), {{"token": "first"}}).acquire()
+        print("held", flush=True)
+        time.sleep(30)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert proc.stdout.readline().strip() == "held"
+    (tmp_path / "lease.json").write_text(json.dumps({"token": "second", "beat": time.time()}))
+    assert proc.wait(timeout=10) == 3  # fenced: it stops instead of writing on
+
+
+# ----------------------------------------------------------------------------- end to end
+
+def sweep_cli(spec: Path, storage: Path, env_extra: dict | None = None) -> tuple[int, str, str]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", **(env_extra or {}))
+    proc = subprocess.run([sys.executable, "-m", "robolabor.cli", "sweep", str(spec),
+                           "--storage", str(storage), "--json"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_sweep_killed_then_rerun_equals_an_uninterrupted_sweep(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    spec = write_spec(tmp_path, grid={"sac.lr_actor": [3e-4, 1e-3]})
+    cut, whole = tmp_path / "cut", tmp_path / "whole"
+    rc, _, _ = sweep_cli(spec, cut, {"ROBOLABOR_TEST_KILL_AT": "step@300"})
+    assert rc == -9  # the whole sweep killed inside its first trial
+    rc, out, err = sweep_cli(spec, cut)
+    assert rc == 0, err
+    actions = [t["action"] for t in json.loads(out)["trials"]]
+    assert actions == ["resumed", "started"]
+    assert json.loads(out)["trials"][0]["resumed_from"] == "step-000000240"
+    rc, out, _ = sweep_cli(spec, cut)
+    assert rc == 0 and [t["action"] for t in json.loads(out)["trials"]] == ["skipped"] * 2
+    assert main(["sweep", str(spec), "--storage", str(whole), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    names = [t["trial"] for t in summary["trials"]]
+    for name in names:
+        for table in ("episodes", "evals"):
+            strip = [{k: v for k, v in row.items() if k != "wall_seconds"}
+                     for row in read_table(cut / name / f"{table}.parquet")]
+            assert strip == [{k: v for k, v in row.items() if k != "wall_seconds"}
+                             for row in read_table(whole / name / f"{table}.parquet")]
+
+    # runs: one row per trial, config keys as columns, final and best from evals.parquet
+    assert main(["runs", str(whole), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["run_dir"] for r in rows] == sorted(names)
+    for row in rows:
+        evals = read_table(whole / row["run_dir"] / "evals.parquet")
+        assert row["final_pct_of_frontier"] == evals[-1]["pct_of_frontier"]
+        assert row["best_pct_of_frontier"] == max(e["pct_of_frontier"] for e in evals)
+        assert row["final_sla_verdict"] == evals[-1]["sla_verdict"]
+        assert row["status"] == "finished" and row["sealed"] and row["seed"] == 3
+        assert row["sac.lr_actor"] in (3e-4, 1e-3) and row["train.total_steps"] == 480
+    assert main(["runs", str(whole), "--where", '"sac.lr_actor" > 5e-4', "--json"]) == 0
+    assert [r["sac.lr_actor"] for r in json.loads(capsys.readouterr().out)] == [1e-3]
+    assert main(["runs", str(whole)]) == 0
+    text = capsys.readouterr().out
+    assert "sac.lr_actor" in text and "train.total_steps" not in text  # only what varies
+    assert main(["runs", "query", "SELECT run_dir, count(*) AS n FROM episodes GROUP BY 1 "
+                 "ORDER BY 1", str(whole), "--json"]) == 0
+    assert [r["n"] for r in json.loads(capsys.readouterr().out)] == [4, 4]
+    assert main(["runs", "query", "SELECT max(step) AS s FROM evaluations", str(whole),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"s": 480}]
+    assert main(["runs", str(whole), "--where", "no_such_column = 1"]) == 1
+    assert "robolabor: error: SQL: " in capsys.readouterr().err
+
+    # a run whose config.yaml was edited is listed as unsealed, not silently trusted
+    cfg = whole / names[0] / "config.yaml"
+    cfg.write_text(cfg.read_text().replace("total_steps: 480", "total_steps: 481"))
+    assert main(["runs", str(whole), "--where", "NOT sealed", "--json"]) == 0
+    assert [r["run_dir"] for r in json.loads(capsys.readouterr().out)] == [names[0]]
+    rc, _, err = sweep_cli(spec, whole)  # and the sweep refuses to skip or resume it
+    assert rc == 1 and "config hash" in err and "does not match" in err
+
+
+def test_runs_on_a_folder_without_runs_and_bad_arguments(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    assert main(["runs", str(tmp_path)]) == 0
+    assert "(no rows)" in capsys.readouterr().out
+    assert main(["runs", "query", "SELECT count(*) AS n FROM runs", str(tmp_path),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"n": 0}]
+    assert main(["runs", str(tmp_path / "missing")]) == 1
+    assert "no such folder" in capsys.readouterr().err
+    assert main(["runs", "a", "b"]) == 1
+    assert main(["sweep", str(write_spec(tmp_path)), "--storage", "s3://b/x"]) == 1
+    assert "not supported" in capsys.readouterr().err
+    assert main(["sweep", str(write_spec(tmp_path)), "--address", "h:1"]) == 1
+    assert "--backend ray" in capsys.readouterr().err
+
+
+def test_econ_input_errors_stay_one_line(monkeypatch, capsys):
+    """main() names the econ layer's error without importing that layer up front."""
+    import robolabor.cli as cli
+    from robolabor.econ import EconInputError
+
+    def fails(args):
+        raise EconInputError("rows: not a finite number")
+
+    monkeypatch.setattr(cli, "cmd_runs", fails)
+    assert cli.main(["runs"]) == 1
+    assert capsys.readouterr().err.strip() == "robolabor: error: rows: not a finite number"
