@@ -435,8 +435,9 @@ class FrameRenderer:
 
     def __init__(self, mj: Any, model: Any) -> None:
         self.mj = mj
+        self.gl = self.ctx = None
         try:
-            self.gl = mj.GLContext(FRAME, FRAME)
+            self.gl = _gl_context_class(mj)(FRAME, FRAME)
             self.gl.make_current()
         except Exception as exc:  # the backend's library is there but unusable
             raise UserError(f"could not open a headless {os.environ.get('MUJOCO_GL')} GL "
@@ -462,9 +463,27 @@ class FrameRenderer:
         return self.buf[::-1].copy()
 
     def close(self) -> None:
-        if self.ctx is not None:
+        """Free the MuJoCo context while its GL context is current, then the GL context."""
+        if self.ctx is not None and self.gl is not None:
+            self.gl.make_current()
             self.ctx.free()
-            self.ctx = None
+        self.ctx = None
         if self.gl is not None:
             self.gl.free()
             self.gl = None
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _gl_context_class(mj: Any) -> Any:
+    """The chosen backend's GL context class, even when ``mujoco`` was imported before
+    the backend was chosen (its own ``GLContext`` is then the windowed GLFW one)."""
+    backend = os.environ.get("MUJOCO_GL", "")
+    if backend == "egl":
+        from mujoco.egl import GLContext
+    elif backend == "osmesa":
+        from mujoco.osmesa import GLContext
+    else:
+        GLContext = mj.GLContext
+    return GLContext
