@@ -335,7 +335,8 @@ def scene_xml(p: PhysicsParams, k: int) -> str:
 
 @dataclass
 class ReleaseOutcome:
-    peak_force: float   # N
+    peak_force: float   # N, largest total normal contact force in one step
+    impulse: float      # N s, normal contact impulse over the simulated window
     steps: int          # mj_step calls
     sim_s: float        # simulated seconds
 
@@ -376,7 +377,7 @@ class Scene:
         d.qpos[3:7] = (math.cos(h), ax * math.sin(h), ay * math.sin(h), 0.0)
         d.qvel[0:3] = rel.velocity
         d.mocap_pos[0] = (RACK_X, 0.0, d.qpos[2] + 0.01)
-        peak, first, n = 0.0, None, 0
+        peak, impulse, first, n = 0.0, 0.0, None, 0
         dt = m.opt.timestep
         limit = int(p.max_release_s / dt)
         after = int(round(p.after_contact_s / dt))
@@ -387,13 +388,15 @@ class Scene:
             n += 1
             f = sensor[0]
             if f > 0.0:
+                impulse += f
                 if f > peak:
                     peak = f
                 if first is None:
                     first = n
             if first is not None and n - first >= after:
                 break
-        return ReleaseOutcome(peak_force=float(peak), steps=n, sim_s=n * dt)
+        return ReleaseOutcome(peak_force=float(peak), impulse=float(impulse * dt), steps=n,
+                              sim_s=n * dt)
 
     # -- frames
     def frame(self, k: int, view: dict) -> np.ndarray:
