@@ -186,3 +186,56 @@ def test_frames_show_the_state():
     full = env.render()
     assert empty.shape == (64, 64, 3) and empty.dtype == np.uint8
     assert not np.array_equal(empty, full)
+
+
+def test_fit_recovers_the_shift_model_from_its_own_surface():
+    from robolabor.envs.params import ShiftParams, shift_rate_and_perr
+    from robolabor.envs.physics_fit import fit
+
+    true = ShiftParams()
+    levels = np.linspace(0, 1, 6)
+    S, C = np.meshgrid(levels, levels, indexing="ij")
+    rate, perr = shift_rate_and_perr(true, S, C)
+    dishes = 10**6  # counts at their expectation: the fit must be near exact
+    data = {"levels": levels.tolist(), "dishes": dishes, "types": ["plate", "glass", "pot"],
+            "rate": rate.tolist(), "broken": np.rint(perr * dishes).tolist()}
+    fitted, report = fit(data, true)
+    assert report["rate_r2_all"] > 0.9999 and report["p_r2_all"] > 0.999
+    for got, want in zip(fitted.dish_types, true.dish_types, strict=True):
+        assert got.base_rate == pytest.approx(want.base_rate, rel=1e-3)
+        assert got.fragility == pytest.approx(want.fragility, rel=2e-2)
+    assert fitted.care_cost == pytest.approx(true.care_cost, rel=1e-3)
+    assert fitted.sla == true.sla and fitted.peak_arrival_rate == true.peak_arrival_rate
+
+
+def test_env_params_are_the_stored_fit_of_its_scene_only(tmp_path):
+    from robolabor.envs.optimum import optimum_for_env
+    from robolabor.envs.params import ShiftParams
+    from robolabor.envs.physics_fit import fitted_shift_params
+
+    env = DishwashingPhysicsEnv()
+    assert env.fitted_model and env.params != ShiftParams()
+    # the fit changes rates and errors only: arrivals, rack, prices and SLA stay
+    assert env.params.sla == ShiftParams().sla
+    assert env.params.rack_capacity == ShiftParams().rack_capacity
+    assert [t.price for t in env.params.dish_types] == [t.price for t in
+                                                        ShiftParams().dish_types]
+    opt = optimum_for_env(env)
+    assert opt.expected_profit > 0 and opt.policy_table.shape[0] == env.horizon
+    changed = DishwashingPhysicsEnv(config={"arm_force": 9.0})
+    assert not changed.fitted_model and changed.params == ShiftParams()
+    assert fitted_shift_params(PhysicsParams(), path=tmp_path / "none.json") is None
+
+
+def test_scripted_policy_is_type_aware_and_in_range():
+    from robolabor.envs.physics import scripted_action, scripted_policy
+
+    glass, pot = scripted_action("glass", 0, 100), scripted_action("pot", 0, 100)
+    assert glass[0] < pot[0] and glass[1] > pot[1]
+    rush = scripted_action("glass", 80, 100)
+    assert rush[0] > glass[0] and rush[1] < glass[1]
+    env = DishwashingPhysicsEnv()
+    act = scripted_policy(env)
+    obs, _ = env.reset(seed=0)
+    a = act(obs)
+    assert env.action_space.contains(a)
