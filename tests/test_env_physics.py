@@ -239,3 +239,49 @@ def test_scripted_policy_is_type_aware_and_in_range():
     obs, _ = env.reset(seed=0)
     a = act(obs)
     assert env.action_space.contains(a)
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def test_render_physics_cli_writes_a_sheet_and_a_gif(tmp_path, capsys):
+    import json
+
+    from PIL import Image
+
+    from robolabor.cli import main
+
+    png, gif = tmp_path / "ep.png", tmp_path / "ep.gif"
+    assert main(["render", "physics", "--out", str(png), "--steps", "4", "--policy",
+                 "scripted", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["env"] == "robolabor/DishwashingPhysics-v0" and out["frames"] == 5
+    assert out["attempts"] > 0
+    with Image.open(png) as im:
+        assert im.size == tuple(out["image_size"])
+    assert main(["render", "physics", "--out", str(gif), "--steps", "3", "--policy",
+                 "optimal", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 4 and gif.stat().st_size > 0
+    assert main(["render", "shift", "--out", str(png), "--steps", "2", "--policy",
+                 "scripted"]) == 1
+    assert "render physics" in capsys.readouterr().err
+
+
+def test_tiny_physics_state_run_trains_and_evaluates(tmp_path, capsys):
+    import json
+
+    from robolabor.cli import main
+    from robolabor.experiments.config import load_config
+
+    cfg = load_config(ROOT / "configs" / "physics_state.yaml")
+    assert cfg.env.id == "robolabor/DishwashingPhysics-v0"
+    assert load_config(ROOT / "configs" / "physics_video.yaml").env.id == \
+        "robolabor/DishwashingPhysicsVideo-v0"
+    out = tmp_path / "phys"
+    args = ["train", str(ROOT / "configs" / "physics_state.yaml"), "--steps", "240",
+            "--set", "sac.learning_starts=120", "--set", "sac.batch_size=16",
+            "--set", "train.eval_every=240", "--set", "train.eval_episodes=1",
+            "--no-progress", "--out", str(out), "--json"]
+    assert main(args) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["step"] == 240 and np.isfinite(final["pct_of_optimum"])
