@@ -260,8 +260,8 @@ def strength_of(body: DishBody, u: float) -> float:
 
 # ----------------------------------------------------------------------------- MJCF
 
-RACK_X = 0.25
-SINK_X = -0.42
+RACK_X = 0.1
+SINK_X = -0.3
 COLORS = {
     "counter": (0.16, 0.17, 0.2, 1), "rack": (0.62, 0.64, 0.7, 1), "sink": (0.2, 0.3, 0.45, 1),
     "backlog": (0.35, 0.6, 1.0, 1), "clock": (0.92, 0.78, 0.24, 1),
@@ -270,10 +270,11 @@ COLORS = {
     "broken": (0.95, 0.12, 0.1, 1),
 }
 # Bars: name -> (x, y, half-width); they grow upward from the counter (z = 0).
-BARS = {"backlog": (SINK_X, 0.0, 0.06), "rush": (0.52, 0.12, 0.025),
-        "rush_next": (0.58, 0.12, 0.025), "budget": (0.52, -0.12, 0.025),
-        "attempts": (0.58, -0.12, 0.025)}
+BARS = {"backlog": (SINK_X, 0.0, 0.06), "rush": (0.34, 0.1, 0.025),
+        "rush_next": (0.4, 0.1, 0.025), "budget": (0.34, -0.1, 0.025),
+        "attempts": (0.4, -0.1, 0.025)}
 BAR_MAX = 0.35  # m, a full bar
+CLOCK_HALF = 0.44  # m, half the clock track
 N_SHARDS = 6
 
 
@@ -289,27 +290,27 @@ def scene_xml(p: PhysicsParams, k: int) -> str:
         f'<geom name="bar_{n}" type="box" pos="{x} {y} 0.01" size="{w} {w} 0.01" '
         f'rgba="{_rgba(COLORS[n.split("_")[0]])}" {vis}/>' for n, (x, y, w) in BARS.items())
     shards = "\n".join(
-        f'<geom name="shard{i}" type="box" pos="{0.05 + 0.05 * i:.3f} -0.3 0.015" '
-        f'size="0.018 0.018 0.015" rgba="{_rgba(COLORS["broken"])}" {vis}/>'
+        f'<geom name="shard{i}" type="box" pos="{-0.2 + 0.08 * i:.3f} -0.26 0.02" '
+        f'size="0.03 0.03 0.02" rgba="{_rgba(COLORS["broken"])}" {vis}/>'
         for i in range(N_SHARDS))
     return f"""<mujoco model="dishwashing_{b.name}">
   <option timestep="{p.timestep}" gravity="0 0 -{GRAVITY}"/>
   <visual>
     <quality shadowsize="0" offsamples="0"/>
-    <global offwidth="{FRAME}" offheight="{FRAME}" fovy="40"/>
+    <global offwidth="{FRAME}" offheight="{FRAME}"/>
     <headlight ambient="0.45 0.45 0.45" diffuse="0.6 0.6 0.6" specular="0 0 0"/>
   </visual>
   <worldbody>
-    <camera name="scene" pos="0.05 -0.78 1.2" xyaxes="1 0 0 0 0.82 0.57"/>
-    <geom name="counter" type="box" pos="0 0 -0.02" size="0.7 0.45 0.02"
+    <camera name="scene" pos="0 -1.0 2.3" xyaxes="1 0 0 0 0.94 0.34" fovy="22"/>
+    <geom name="counter" type="box" pos="0 0 -0.02" size="0.48 0.36 0.02"
           rgba="{_rgba(COLORS['counter'])}" {vis}/>
-    <geom name="rack" type="plane" pos="{RACK_X} 0 0" size="0.17 0.17 0.01"
+    <geom name="rack" type="plane" pos="{RACK_X} 0 0" size="0.15 0.15 0.01"
           rgba="{_rgba(COLORS['rack'])}" friction="0.6"/>
-    <geom name="sink" type="box" pos="{SINK_X} 0 0.002" size="0.16 0.17 0.002"
+    <geom name="sink" type="box" pos="{SINK_X} 0 0.002" size="0.13 0.15 0.002"
           rgba="{_rgba(COLORS['sink'])}" {vis}/>
-    <geom name="clock_track" type="box" pos="0 0.38 0.004" size="0.6 0.025 0.004"
+    <geom name="clock_track" type="box" pos="0 0.3 0.004" size="0.44 0.025 0.004"
           rgba="0.3 0.3 0.34 1" {vis}/>
-    <geom name="clock" type="box" pos="-0.6 0.38 0.01" size="0.001 0.025 0.01"
+    <geom name="clock" type="box" pos="-0.44 0.3 0.01" size="0.001 0.025 0.01"
           rgba="{_rgba(COLORS['clock'])}" {vis}/>
     {bars}
     {shards}
@@ -413,9 +414,9 @@ class Scene:
         g = self._id["bar_backlog"]
         m.geom_rgba[g][:3] = self.params.dishes[view["next_type"]].rgba
         g = self._id["clock"]
-        half = max(0.6 * float(np.clip(view["clock"], 0.0, 1.0)), 1e-3)
+        half = max(CLOCK_HALF * float(np.clip(view["clock"], 0.0, 1.0)), 1e-3)
         m.geom_size[g][0] = half
-        m.geom_pos[g][0] = -0.6 + half
+        m.geom_pos[g][0] = -CLOCK_HALF + half
         m.geom_rgba[self._id["dish"]][:3] = (COLORS["broken"][:3] if view["dish_broken"]
                                              else self.params.dishes[k].rgba)
         m.geom_rgba[self._id["dish"]][3] = 1.0 if view["dish_shown"] else 0.0
@@ -476,7 +477,10 @@ class FrameRenderer:
             self.gl = None
 
     def __del__(self) -> None:
-        self.close()
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001  (GL already torn down at interpreter exit)
+            pass
 
 
 def _gl_context_class(mj: Any) -> Any:
