@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="train modes over seeds and compare them with CIs")
     c.add_argument("--modes", default="state,video",
-                   help="comma list: state, video, classic or YAML config paths")
+                   help="comma list: state, video, classic, physics, physics_video or "
+                        "YAML config paths")
     c.add_argument("--seeds", type=int, default=3)
     c.add_argument("--first-seed", type=int, default=None,
                    help="first training seed (default 100: seeds below 100 are for tuning)")
