@@ -1,12 +1,16 @@
 """DishwashingPhysics-v0 and its video twin: MuJoCo handling, contact breakage, same info."""
 
 import importlib.util
+import json
 import math
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 if importlib.util.find_spec("mujoco") is None:  # the physics extra is not installed
     pytest.skip("needs the physics extra (mujoco)", allow_module_level=True)
@@ -241,12 +245,10 @@ def test_scripted_policy_is_type_aware_and_in_range():
     assert env.action_space.contains(a)
 
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_render_physics_cli_writes_a_sheet_and_a_gif(tmp_path, capsys):
-    import json
-
     from PIL import Image
 
     from robolabor.cli import main
@@ -268,8 +270,6 @@ def test_render_physics_cli_writes_a_sheet_and_a_gif(tmp_path, capsys):
 
 
 def test_tiny_physics_state_run_trains_and_evaluates(tmp_path, capsys):
-    import json
-
     from robolabor.cli import main
     from robolabor.experiments.config import load_config
 
@@ -285,3 +285,32 @@ def test_tiny_physics_state_run_trains_and_evaluates(tmp_path, capsys):
     assert main(args) == 0
     final = json.loads(capsys.readouterr().out)
     assert final["step"] == 240 and np.isfinite(final["pct_of_optimum"])
+
+
+@settings(max_examples=15, deadline=None)
+@given(speed=st.floats(0.0, 1.0), care=st.floats(0.0, 1.0), seed=st.integers(0, 10**6))
+def test_step_identities_hold_for_any_action(speed, care, seed):
+    env = _PROPERTY_ENV
+    env.reset(seed=seed)
+    backlog = env._backlog
+    for _ in range(4):
+        _, r, _, _, info = env.step(np.array([speed, care], np.float32))
+        assert info["good"] + info["broken"] == info["attempts"] <= backlog
+        assert info["attempts"] <= env.params.max_attempts_per_minute
+        assert info["backlog"] == backlog - info["attempts"] + info["arrivals"] - \
+            info["overflow"]
+        assert r == pytest.approx(info["profit"])
+        backlog = info["backlog"]
+
+
+_PROPERTY_ENV = DishwashingPhysicsEnv()
+
+
+def test_frames_show_the_dish_type_in_the_sink():
+    env = DishwashingPhysicsEnv(render_mode="rgb_array")
+    frames = []
+    for k in range(3):
+        env.reset(seed=0, options={"backlog": 40, "dish_type": k})
+        frames.append(env.render())
+    assert not np.array_equal(frames[0], frames[1])
+    assert not np.array_equal(frames[1], frames[2])
