@@ -314,3 +314,16 @@ def test_frames_show_the_dish_type_in_the_sink():
         frames.append(env.render())
     assert not np.array_equal(frames[0], frames[1])
     assert not np.array_equal(frames[1], frames[2])
+
+
+def test_tiny_physics_video_run_trains_from_frames(tmp_path, capsys):
+    from robolabor.cli import main
+
+    out = tmp_path / "physvid"
+    args = ["train", str(ROOT / "configs" / "physics_video.yaml"), "--steps", "130",
+            "--set", "sac.learning_starts=120", "--set", "sac.batch_size=8",
+            "--set", "sac.buffer_size=1000", "--set", "train.eval_every=130",
+            "--set", "train.eval_episodes=1", "--no-progress", "--out", str(out), "--json"]
+    assert main(args) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["step"] == 130 and np.isfinite(final["pct_of_frontier"])
