@@ -9,12 +9,14 @@ many dishes a minute handles and how many of them break come from the scene of
 DP solver of a fitted shift task and every downstream tool read it as they read the
 shift). During it the mocap gripper handles dishes of the type on the rack one after the
 other, each taking its planned handling time (transfer, placement, grip, wash, search:
-about 4.5 s for a plate flat out, 20 s for a careful slow one, so 0 to ~14 dishes a
-minute, never more than the backlog nor ``max_attempts_per_minute``). Time spent on a
-dish that is still in hand when the minute ends carries over to the next minute. For
-every dish handled, MuJoCo integrates its release (``timestep`` = 2 ms, typically 20-40
-steps, 40-80 ms simulated) and the dish breaks when the peak contact force exceeds its
-Weibull strength. ``info`` adds ``sim_steps`` (MuJoCo steps this minute), ``sim_s``
+from 4.6 s for a plate flat out to 32 s for a pot handled slowly and carefully, so 0 to
+~14 dishes a minute, never more than the backlog nor ``max_attempts_per_minute``). Time
+spent on a dish that is still in hand when the minute ends carries over to the next
+minute. For every dish handled, MuJoCo integrates its release (``timestep`` = 2 ms,
+about 26 steps = 52 ms simulated per dish) and the dish breaks when the peak contact
+force exceeds its Weibull strength: under random actions an env step handles 5.9
+dishes and simulates 152 MuJoCo steps (0.3 s of contact dynamics for 60 s of shift;
+``benchmarks/physics_speed.py``). ``info`` adds ``sim_steps`` (MuJoCo steps this minute), ``sim_s``
 (seconds simulated) and ``peak_force`` (the largest impact, N); ``p_err`` is the
 minute's broken share (the probability is not known in closed form here) and
 ``rate_per_min`` the planned rate 60 / (handling time + mean search).
