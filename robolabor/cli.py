@@ -20,6 +20,7 @@ from robolabor.errors import UserError
 ENV_ALIASES = {
     "shift": "robolabor/DishwashingShift-v0",
     "classic": "robolabor/DishwashingClassic-v0",
+    "physics": "robolabor/DishwashingPhysics-v0",  # its optimum: the fitted shift model's
 }
 
 
