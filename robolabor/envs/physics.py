@@ -35,6 +35,9 @@ rate now and in ten minutes, the error budget and the attempts so far).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from robolabor.envs.params import params_from
@@ -159,7 +162,7 @@ def scripted_action(type_name: str, backlog: int, capacity: int) -> np.ndarray:
     return np.clip(np.array([speed, care], np.float32), 0.0, 1.0)
 
 
-def scripted_policy(env) -> callable:
+def scripted_policy(env: Any) -> Callable[[Any], np.ndarray]:
     """obs -> action of the scripted baseline on ``env`` (reads the env's state)."""
     u = env.unwrapped
     names = u.econ.type_names

@@ -75,12 +75,12 @@ def scripted_policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
         opt = optimum_for_env(env)
         return lambda _obs: np.asarray(opt.action(env.unwrapped.state), dtype=np.float32)
     if policy == "scripted":
-        from robolabor.envs.physics import DishwashingPhysicsEnv, scripted_policy
+        from robolabor.envs import physics
 
-        if not isinstance(env.unwrapped, DishwashingPhysicsEnv):
+        if not isinstance(env.unwrapped, physics.DishwashingPhysicsEnv):
             raise UserError("--policy scripted is the physics env's baseline: use it with "
                             "`render physics`")
-        return scripted_policy(env)
+        return physics.scripted_policy(env)
     raise UserError(f"--policy must be one of {POLICIES}, got {policy!r}")
 
 
