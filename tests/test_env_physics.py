@@ -327,3 +327,17 @@ def test_tiny_physics_video_run_trains_from_frames(tmp_path, capsys):
     assert main(args) == 0
     final = json.loads(capsys.readouterr().out)
     assert final["step"] == 130 and np.isfinite(final["pct_of_frontier"])
+
+
+def test_an_unusable_gl_backend_is_one_clear_error(monkeypatch):
+    import robolabor.envs.physics_scene as ps
+
+    class Broken:
+        def __init__(self, *_):
+            raise RuntimeError("eglInitialize failed")
+
+    monkeypatch.setattr(ps, "_gl_context_class", lambda _mj: Broken)
+    env = DishwashingPhysicsEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    with pytest.raises(UserError, match="libegl1"):
+        env.render()
