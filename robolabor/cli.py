@@ -20,6 +20,7 @@ from robolabor.errors import UserError
 ENV_ALIASES = {
     "shift": "robolabor/DishwashingShift-v0",
     "classic": "robolabor/DishwashingClassic-v0",
+    "physics": "robolabor/DishwashingPhysics-v0",  # its optimum: the fitted shift model's
 }
 
 
@@ -442,7 +443,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compare", help="train modes over seeds and compare them with CIs")
     c.add_argument("--modes", default="state,video",
-                   help="comma list: state, video, classic or YAML config paths")
+                   help="comma list: state, video, classic, physics, physics_video or "
+                        "YAML config paths")
     c.add_argument("--seeds", type=int, default=3)
     c.add_argument("--first-seed", type=int, default=None,
                    help="first training seed (default 100: seeds below 100 are for tuning)")
@@ -491,14 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     rn = sub.add_parser("render", help="save an episode's frames as a GIF, MP4 or PNG sheet")
-    rn.add_argument("env", help="shift | classic | a registered id (state or video twin)")
+    rn.add_argument("env", help="shift | classic | physics | a registered id (state or video "
+                                "twin)")
     rn.add_argument("--out", required=True, help="FILE.gif, FILE.mp4 or FILE.png (contact "
                                                  "sheet)")
     rn.add_argument("--seed", type=int, default=0)
     rn.add_argument("--steps", type=int, default=None, help="at most this many env steps "
                                                             "(default: the whole episode)")
-    rn.add_argument("--policy", default="random", choices=("random", "optimal"),
-                    help="uniform random actions, or the exact optimum's policy")
+    rn.add_argument("--policy", default="random", choices=("random", "optimal", "scripted"),
+                    help="uniform random actions, the exact optimum's policy (physics: of "
+                         "the fitted shift model), or the physics scripted baseline")
     rn.add_argument("--json", action="store_true")
     rn.set_defaults(func=cmd_render)
 

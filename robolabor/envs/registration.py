@@ -7,6 +7,8 @@ _ENVS = {
     "robolabor/DishwashingShift-v0": "robolabor.envs.shift:DishwashingShiftEnv",
     "robolabor/DishwashingShiftVideo-v0": "robolabor.envs.video:DishwashingShiftVideoEnv",
     "robolabor/DishwashingClassicVideo-v0": "robolabor.envs.video:DishwashingClassicVideoEnv",
+    "robolabor/DishwashingPhysics-v0": "robolabor.envs.physics:DishwashingPhysicsEnv",
+    "robolabor/DishwashingPhysicsVideo-v0": "robolabor.envs.physics:DishwashingPhysicsVideoEnv",
 }
 ENV_IDS = tuple(_ENVS)
 

@@ -160,12 +160,7 @@ class DishwashingShiftEnv(DishwashingBase):
         speed, care = self._clip_action(action)
         p = self.params
         k, t, b = self._type, self._minute, self._backlog
-        rate = (self._base[k] * (p.speed_floor + (1.0 - p.speed_floor) * speed)
-                * (1.0 - p.care_cost * care))
-        risk = speed ** p.q_speed * (1.0 - p.care_effect * care) ** p.q_care
-        p_err = min(max(self._p_min[k] + self._frag[k] * risk, 0.0), 1.0)
-        n = poisson_quantile(self._u_attempt[t], rate, min(b, p.max_attempts_per_minute))
-        broken = count_breaks(self._u_break[t], n, p_err)
+        n, broken, p_err, rate, extra = self._handle(k, t, b, speed, care)
         good = n - broken
         revenue = self._price[k] * good
         damage = self._damage[k] * broken
@@ -197,8 +192,22 @@ class DishwashingShiftEnv(DishwashingBase):
             "profit": profit, "arrivals": arrivals, "overflow": overflow,
             # the state after the step (what the next observation shows)
             "minute": self._minute, "backlog": self._backlog, "dish_type": self._type,
+            **extra,
         }
         return self._obs(), float(profit), terminated, False, info
+
+    def _handle(self, k: int, t: int, b: int, speed: float, care: float
+                ) -> tuple[int, int, float, float, dict]:
+        """The minute's attempts and breakages of type ``k`` with backlog ``b``:
+        ``(attempts, broken, p_err, rate_per_min, extra info)``. The physics env
+        (``robolabor.envs.physics``) replaces this and nothing else of the step."""
+        p = self.params
+        rate = (self._base[k] * (p.speed_floor + (1.0 - p.speed_floor) * speed)
+                * (1.0 - p.care_cost * care))
+        risk = speed ** p.q_speed * (1.0 - p.care_effect * care) ** p.q_care
+        p_err = min(max(self._p_min[k] + self._frag[k] * risk, 0.0), 1.0)
+        n = poisson_quantile(self._u_attempt[t], rate, min(b, p.max_attempts_per_minute))
+        return n, count_breaks(self._u_break[t], n, p_err), p_err, rate, {}
 
     def render_state(self) -> dict:
         t = min(self._minute, self.horizon - 1)

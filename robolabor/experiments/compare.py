@@ -38,6 +38,8 @@ MODE_CONFIGS = {
     "state": "configs/shift_state.yaml",
     "video": "configs/shift_video.yaml",
     "classic": "configs/classic_state.yaml",
+    "physics": "configs/physics_state.yaml",
+    "physics_video": "configs/physics_video.yaml",
 }
 METRICS = ("pct_of_frontier", "pct_of_optimum", "mp", "pooled_error_rate", "wage_parity",
            "profit")

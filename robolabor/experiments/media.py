@@ -32,9 +32,10 @@ from robolabor.errors import UserError
 ALIASES = {
     "shift": "robolabor/DishwashingShift-v0",
     "classic": "robolabor/DishwashingClassic-v0",
+    "physics": "robolabor/DishwashingPhysics-v0",
 }
 FORMATS = (".gif", ".mp4", ".png")
-POLICIES = ("random", "optimal")
+POLICIES = ("random", "optimal", "scripted")
 SCALE = 4
 SHEET_COLS = 8
 SHEET_MAX = 64
@@ -51,7 +52,7 @@ def resolve_env_id(name: str) -> str:
     known = sorted(k for k in gym.registry if k.startswith("robolabor/"))
     env_id = ALIASES.get(name, name)
     if env_id not in known:
-        raise UserError(f"unknown env {name!r}; choose shift, classic or one of {known}")
+        raise UserError(f"unknown env {name!r}; choose shift, classic, physics or one of {known}")
     return env_id
 
 
@@ -63,7 +64,8 @@ def upscale(frame: np.ndarray, scale: int = SCALE) -> np.ndarray:
 
 
 def scripted_policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
-    """``random`` or the exact ``optimal`` policy of ``env``, as obs -> action."""
+    """``random``, the exact ``optimal`` policy of ``env`` (of its fitted shift model for
+    the physics env) or the physics env's ``scripted`` baseline, as obs -> action."""
     if policy == "random":
         env.action_space.seed(seed)
         return lambda _obs: env.action_space.sample()
@@ -72,6 +74,13 @@ def scripted_policy(env, policy: str, seed: int) -> Callable[[Any], np.ndarray]:
 
         opt = optimum_for_env(env)
         return lambda _obs: np.asarray(opt.action(env.unwrapped.state), dtype=np.float32)
+    if policy == "scripted":
+        from robolabor.envs import physics
+
+        if not isinstance(env.unwrapped, physics.DishwashingPhysicsEnv):
+            raise UserError("--policy scripted is the physics env's baseline: use it with "
+                            "`render physics`")
+        return physics.scripted_policy(env)
     raise UserError(f"--policy must be one of {POLICIES}, got {policy!r}")
 
 
