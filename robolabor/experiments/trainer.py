@@ -10,8 +10,9 @@ that reset with the environment's random generator restored: the resumed run is
 step-for-step the run that was killed, whichever checkpoint it starts from (the
 step-0 one a start writes included). With ``replay.prioritised`` the loop also
 refits the novelty model and rescores the replay every ``replay.refresh_every`` steps
-(``novelty_replay``) and samples with β annealed like the learning rates. The trainer only trains: what a checkpoint
-holds is ``checkpoints``, how a run directory is opened and checked is ``runs``.
+(``novelty_replay``) and samples with β annealed like the learning rates. The trainer
+only trains: what a checkpoint holds is ``checkpoints``, how a run directory is opened
+and checked is ``runs``.
 
 Metrics written per training episode (``episodes.parquet``):
   step, episode          env steps so far (end of episode) and episode index
