@@ -103,7 +103,6 @@ class ReplayBuffer:
             raise RuntimeError("enable_priorities must be called on an empty buffer")
         self.tree = SumTree(self.capacity)
         self.prio = (float(eps), float(alpha), float(min_priority))  # novelty_priorities'
-
         self.max_priority = novelty_priorities(0.0, eps, alpha, min_priority).item()
         self._prio_oldest = 0  # ids below it have had their priority zeroed
 
