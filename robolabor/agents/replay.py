@@ -14,15 +14,48 @@ so that clamp rebuilds them exactly; any other first stack is stored whole.
 ``terminated`` and ``truncated`` are kept apart (only termination stops
 bootstrapping), and ``cost`` (errors - e*·attempts of the step) is kept apart
 from ``reward`` so the Lagrangian reward uses the current λ at sampling time.
+
+Prioritised sampling (``enable_priorities``, off by default): a sum tree over the
+slots (``agents.priority``) draws transition i with P(i) = p_i / Σp and the batch
+carries importance weights (N·P)^-β / max w for the critic loss. The priorities come
+from outside (``set_novelty``: the experiments layer scores latents with the novelty
+model; this module knows nothing of it); a new transition gets the largest priority
+set so far, so it is seen before it is scored.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from robolabor.agents.priority import SumTree, importance_weights, novelty_priorities
+from robolabor.schema import spec
+
 _MASK64 = (1 << 64) - 1
 _SCALARS = ("reward", "cost", "terminated", "truncated")
+
+
+@dataclass(frozen=True)
+class ReplayConfig:
+    """How the replay samples; ``prioritised: false`` (the default) is uniform."""
+
+    prioritised: bool = spec(False, doc="sample ∝ (novelty + eps)^alpha with importance "
+                                        "weights (BENCHMARKS.md §9.6: it did not help here)")
+    alpha: float = spec(0.6, lo=0.0, doc="priority exponent; 0 = uniform")
+    beta: float = spec(0.4, lo=0.0, hi=1.0, doc="importance-weight exponent at the first "
+                                                "update, annealed linearly to 1 at the end")
+    eps: float = spec(0.1, lo=0.0, lo_open=True, doc="added to the clipped novelty z-score")
+    min_priority: float = spec(1.0, lo=0.0, lo_open=True,
+                               doc="floor under novelty + eps before the exponent (LAP): "
+                                   "a typical transition keeps this share")
+    refresh_every: int = spec(2000, lo=1, doc="env steps between refits of the novelty "
+                                              "model and rescoring of the whole buffer")
+    fit_latents: int = spec(5000, lo=10, doc="most recent transitions the novelty model is "
+                                             "fitted on")
+    fit_iters: int = spec(400, lo=1, doc="DDPM training steps per refit (kept cheap)")
+    fit_hidden: int = spec(128, lo=8, doc="DDPM noise-predictor width")
 
 
 class ReplayBuffer:
@@ -61,6 +94,40 @@ class ReplayBuffer:
         self._prev_next: np.ndarray | None = None    # next_obs of the last add if not done
         self._offsets = np.arange(-frame_stack + 1, 2)  # obs frames + the next frame
 
+    # ------------------------------------------------------------- priorities
+    tree: SumTree | None = None
+
+    def enable_priorities(self, alpha: float, eps: float, min_priority: float) -> None:
+        """Sample by priority from now on (an empty buffer; call before the first add)."""
+        if self.added:
+            raise RuntimeError("enable_priorities must be called on an empty buffer")
+        self.tree = SumTree(self.capacity)
+        self.prio = (float(eps), float(alpha), float(min_priority))  # novelty_priorities'
+        self.max_priority = novelty_priorities(0.0, eps, alpha, min_priority).item()
+        self._prio_oldest = 0  # ids below it have had their priority zeroed
+
+    def set_novelty(self, ids: np.ndarray, novelty: np.ndarray) -> None:
+        """Priorities of transitions ``ids`` from their novelty (a standardised score)."""
+        ids = np.asarray(ids, np.int64)
+        if ids.size and (ids.min() < self.oldest or ids.max() >= self.added):
+            raise IndexError("set_novelty: ids outside the sampleable range")
+        p = novelty_priorities(novelty, *self.prio)
+        self.tree.update(ids % self.capacity, p)
+        if p.size:
+            self.max_priority = max(self.max_priority, float(p.max()))
+
+    def live_ids(self) -> np.ndarray:
+        """The ids of every sampleable transition, oldest first."""
+        return np.arange(self.oldest, self.added)
+
+    def _sync_priorities(self) -> None:
+        """Zero the slots of transitions that fell out, then prioritise the newest."""
+        if self.oldest > self._prio_oldest:
+            gone = np.arange(self._prio_oldest, self.oldest)[-self.capacity:]
+            self.tree.update(gone % self.capacity, 0.0)
+            self._prio_oldest = self.oldest
+        self.tree.update([(self.added - 1) % self.capacity], self.max_priority)
+
     def __len__(self) -> int:
         return self.added - self.oldest
 
@@ -93,6 +160,8 @@ class ReplayBuffer:
         self.added += 1
         if self.frame_stack is not None:
             self._prev_next = None if (terminated or truncated) else np.array(next_obs)
+        if self.tree is not None:
+            self._sync_priorities()
 
     def _add_frames(self, obs: np.ndarray, next_obs: np.ndarray, slot: int) -> None:
         if obs.shape != self.obs_shape or next_obs.shape != self.obs_shape:
@@ -126,23 +195,37 @@ class ReplayBuffer:
             self.oldest += 1
 
     # --------------------------------------------------------------- sample
-    def sample(self, batch_size: int, device: torch.device | str | None = None
-               ) -> dict[str, torch.Tensor]:
-        """Uniform batch: obs/next_obs in the stored dtype, float32 for the rest.
+    def observations(self, ids: np.ndarray) -> np.ndarray:
+        """The observations of transitions ``ids`` (stacks rebuilt for video)."""
+        return self._obs_pair(np.asarray(ids, np.int64) % self.capacity)[0]
+
+    def _obs_pair(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.frame_stack is None:
+            return self.obs[slots], self.next_obs[slots]
+        fid = np.maximum(self.obs_last[slots, None] + self._offsets, self.ep_start[slots, None])
+        both = self.frames[fid % self.frame_capacity]  # (B, T+1, C, H, W)
+        return both[:, :-1], both[:, 1:]
+
+    def sample(self, batch_size: int, device: torch.device | str | None = None,
+               beta: float | None = None) -> dict[str, torch.Tensor]:
+        """A batch: obs/next_obs in the stored dtype, float32 for the rest.
 
         Keys: obs, action, reward, cost, next_obs, terminated, truncated (1.0 / 0.0)
-        and index (the transitions' ids, for later per-sample weighting).
+        and index (the transitions' ids, for later per-sample weighting); with
+        priorities also weight, the importance weights at exponent ``beta``.
         """
         if len(self) == 0:
             raise RuntimeError("cannot sample from an empty replay buffer")
-        ids = self.oldest + self.rng.integers(0, len(self), size=batch_size)
-        slots = ids % self.capacity
-        if self.frame_stack is None:
-            obs, next_obs = self.obs[slots], self.next_obs[slots]
+        weight = None
+        if self.tree is None:
+            ids = self.oldest + self.rng.integers(0, len(self), size=batch_size)
+            slots = ids % self.capacity
         else:
-            fid = np.maximum(self.obs_last[slots, None] + self._offsets, self.ep_start[slots, None])
-            both = self.frames[fid % self.frame_capacity]  # (B, T+1, C, H, W)
-            obs, next_obs = both[:, :-1], both[:, 1:]
+            slots = self.tree.sample(batch_size, self.rng)
+            ids = self.oldest + (slots - self.oldest) % self.capacity
+            probs = self.tree.leaves[slots] / self.tree.total
+            weight = importance_weights(probs, len(self), 1.0 if beta is None else beta)
+        obs, next_obs = self._obs_pair(slots)
         out = {
             "obs": obs, "action": self.action[slots], "reward": self.reward[slots],
             "cost": self.cost[slots], "next_obs": next_obs,
@@ -150,6 +233,8 @@ class ReplayBuffer:
             "truncated": self.truncated[slots].astype(np.float32),
             "index": ids,
         }
+        if weight is not None:
+            out["weight"] = weight
         return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in out.items()}
 
     # ---------------------------------------------------------- checkpoints
@@ -172,6 +257,9 @@ class ReplayBuffer:
                          ep_first=self._ep_first, has_prev=int(self._prev_next is not None),
                          prev_next=(self._prev_next if self._prev_next is not None
                                     else np.zeros(self.obs_shape, self.obs_dtype)))
+        if self.tree is not None:  # the leaves alone: the sums are a function of them
+            state.update(priorities=self.tree.leaves.copy(), max_priority=self.max_priority,
+                         prio_oldest=self._prio_oldest)
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -209,6 +297,14 @@ class ReplayBuffer:
             self._prev_next = np.array(state["prev_next"]) if int(state["has_prev"]) else None
         self.added, self.oldest = added, int(state["oldest"])
         self.rng = _rng_from_array(np.asarray(state["rng"]))
+        if (self.tree is not None) != ("priorities" in state):
+            raise ValueError("replay state was saved with prioritised sampling "
+                             f"{'on' if 'priorities' in state else 'off'}, this buffer has it "
+                             f"{'on' if self.tree is not None else 'off'}")
+        if self.tree is not None:
+            self.tree.set_all(np.asarray(state["priorities"]))
+            self.max_priority = float(state["max_priority"])
+            self._prio_oldest = int(state["prio_oldest"])
 
 
 def _rng_to_array(rng: np.random.Generator) -> np.ndarray:

@@ -13,8 +13,9 @@ One update (``SAC.update``), in order:
             a' ~ π(·|z'), z' = encoder(s'), z̄' = target encoder(s'), Q̄ the target critics
             reduced over the twins (mean, or the member with the lowest Q̄_r - λ·Q̄_c).
             Truncation still bootstraps; only termination stops it.
-2. critic   L_Q = Σ_i Σ_heads mean (Q_i(z, a) - y)², z = encoder(s). This loss (alone)
-            trains the encoder, end to end.
+2. critic   L_Q = Σ_i Σ_heads mean w·(Q_i(z, a) - y)², z = encoder(s). This loss (alone)
+            trains the encoder, end to end. w = 1, or the batch's importance weights
+            (key ``weight``) when the replay samples by priority.
 3. actor    L_π = mean(α·log π(ã|z) - (Q_r - λ·Q_c)(z, ã)) on the DETACHED z, every
             ``actor_update_every`` critic updates (TD3-style delay, halves the actor's cost).
 4. alpha    L_α = -mean(log α·(log π(ã|z) + H̄)) with the same samples (automatic entropy).
@@ -388,7 +389,10 @@ class SAC:
 
         z = self.encoder(obs)
         q = self.critic(z, b["action"])
-        critic_loss = (q - y).pow(2).mean(1).sum()
+        sq = (q - y).pow(2)
+        if "weight" in b:  # prioritised replay: importance weights undo the sampling bias
+            sq = sq * b["weight"].view(1, -1, 1)
+        critic_loss = sq.mean(1).sum()
         self._check("critic_loss", critic_loss)
         self._step(self.critic_opt, critic_loss, self._critic_params, "critic")
 

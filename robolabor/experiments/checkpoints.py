@@ -40,10 +40,14 @@ def frame_stack_of(env) -> int | None:
 
 
 def build_buffer(cfg: RunConfig, env) -> ReplayBuffer:
-    return ReplayBuffer(capacity=cfg.sac.buffer_size, obs_shape=env.observation_space.shape,
-                        obs_dtype=env.observation_space.dtype,
-                        action_dim=env.action_space.shape[0], frame_stack=frame_stack_of(env),
-                        seed=cfg.train.seed)
+    buffer = ReplayBuffer(capacity=cfg.sac.buffer_size, obs_shape=env.observation_space.shape,
+                          obs_dtype=env.observation_space.dtype,
+                          action_dim=env.action_space.shape[0],
+                          frame_stack=frame_stack_of(env), seed=cfg.train.seed)
+    if cfg.replay.prioritised:
+        r = cfg.replay
+        buffer.enable_priorities(r.alpha, r.eps, r.min_priority)
+    return buffer
 
 
 def load_agent_weights(agent: SAC, ckpt: Path) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -19,6 +19,7 @@ import yaml
 
 from robolabor.agents.constraint import LagrangeConfig
 from robolabor.agents.encoders import EncoderConfig
+from robolabor.agents.replay import ReplayConfig
 from robolabor.agents.sac import SACConfig
 from robolabor.schema import ConfigError, from_dict, spec, to_dict
 
@@ -73,6 +74,8 @@ class RunConfig:
                                                                             LagrangeConfig))
     train: LoopConfig = spec(default_factory=lambda: _recipe_section("train", LoopConfig))
     econ: EconConfig = spec(default_factory=lambda: _recipe_section("econ", EconConfig))
+    replay: ReplayConfig = spec(default_factory=lambda: _recipe_section("replay",
+                                                                        ReplayConfig))
 
     def __post_init__(self) -> None:
         sac = self.sac
@@ -237,8 +240,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Stable 12-hex hash of the resolved configuration."""
-    blob = json.dumps(to_dict(cfg), sort_keys=True, separators=(",", ":"))
+    """Stable 12-hex hash of the resolved configuration. The ``replay`` section is left
+    out while it is the default (uniform): runs made before it existed keep their hash."""
+    data = to_dict(cfg)
+    if data.get("replay") == to_dict(ReplayConfig()):
+        del data["replay"]
+    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

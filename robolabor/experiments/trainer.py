@@ -8,8 +8,11 @@ checkpoint. Checkpoints and evaluations happen only at episode boundaries, befor
 the next ``reset`` (taken when the next step is), so a resumed run continues from
 that reset with the environment's random generator restored: the resumed run is
 step-for-step the run that was killed, whichever checkpoint it starts from (the
-step-0 one a start writes included). The trainer only trains: what a checkpoint
-holds is ``checkpoints``, how a run directory is opened and checked is ``runs``.
+step-0 one a start writes included). With ``replay.prioritised`` the loop also
+refits the novelty model and rescores the replay every ``replay.refresh_every`` steps
+(``novelty_replay``) and samples with β annealed like the learning rates. The trainer
+only trains: what a checkpoint holds is ``checkpoints``, how a run directory is opened
+and checked is ``runs``.
 
 Metrics written per training episode (``episodes.parquet``):
   step, episode          env steps so far (end of episode) and episode index
@@ -53,6 +56,7 @@ from robolabor.experiments.checkpoints import (
 )
 from robolabor.experiments.config import RunConfig, config_from_dict, config_hash
 from robolabor.experiments.faults import kill_point
+from robolabor.experiments.novelty_replay import annealed_beta, refresh_due, refresh_priorities
 from robolabor.experiments.rollout import (
     EpisodeTally,
     env_econ,
@@ -285,12 +289,16 @@ class Trainer:
             self.step += 1
             kill_point("step")
             bar.update(1)
+            if refresh_due(self.step, sac.learning_starts, self.cfg.replay):
+                refresh_priorities(self.agent, self.buffer, self.cfg.replay, cfg.seed)
             due = self.agent.updates_due(self.step)
+            progress = (self.step - sac.learning_starts) / max(1, cfg.total_steps
+                                                               - sac.learning_starts)
             if due:  # schedules are functions of progress: a resumed run agrees
-                self.agent.anneal((self.step - sac.learning_starts)
-                                  / max(1, cfg.total_steps - sac.learning_starts))
+                self.agent.anneal(progress)
+            beta = annealed_beta(self.cfg.replay, progress)
             for _ in range(due):
-                batch = self.buffer.sample(sac.batch_size)
+                batch = self.buffer.sample(sac.batch_size, beta=beta)
                 self.last_update_metrics = self.agent.update(batch, self.lagrange.lam)
             if terminated or truncated:
                 self._end_episode(tally, writer, bar)
