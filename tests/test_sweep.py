@@ -271,3 +271,14 @@ def test_econ_input_errors_stay_one_line(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_runs", fails)
     assert cli.main(["runs"]) == 1
     assert capsys.readouterr().err.strip() == "robolabor: error: rows: not a finite number"
+
+
+def test_the_runs_table_reads_runs_without_importing_torch():
+    """`robolabor runs` over many runs stays fast: reading and sealing configs needs no
+    learner (importing torch alone costs about 2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, robolabor.experiments.run_table, robolabor.experiments.config_hash; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

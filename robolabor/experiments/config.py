@@ -8,8 +8,6 @@ a report can always be traced back to the exact configuration that made it.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,9 @@ import yaml
 
 from robolabor.agents.constraint import LagrangeConfig
 from robolabor.agents.encoders import EncoderConfig
-from robolabor.agents.replay import ReplayConfig
+from robolabor.agents.replay_config import ReplayConfig
 from robolabor.agents.sac import SACConfig
+from robolabor.experiments.config_hash import hash_config_data
 from robolabor.schema import ConfigError, from_dict, spec, to_dict
 
 
@@ -240,13 +239,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
 
 
 def config_hash(cfg: RunConfig) -> str:
-    """Stable 12-hex hash of the resolved configuration. The ``replay`` section is left
-    out while it is the default (uniform): runs made before it existed keep their hash."""
-    data = to_dict(cfg)
-    if data.get("replay") == to_dict(ReplayConfig()):
-        del data["replay"]
-    blob = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    """Stable 12-hex hash of the resolved configuration."""
+    return hash_config_data(to_dict(cfg))
 
 
 def dump_config(cfg: RunConfig) -> str:

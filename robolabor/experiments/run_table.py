@@ -20,7 +20,6 @@ the runs rows cached in an index that a run's changed files invalidate.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -32,6 +31,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from robolabor.errors import UserError
+from robolabor.experiments.config_hash import hash_config_data
 
 SKIP = {"checkpoints", "tb"}
 RUN_COLUMNS = ("run_dir", "config_hash", "seed", "status", "sealed", "env_steps",
@@ -95,8 +95,7 @@ def _run_row(root: Path, path: Path) -> dict[str, Any]:
         config = yaml.load((path / "config.yaml").read_text(), Loader=_Loader)
     except (OSError, ValueError, yaml.YAMLError) as exc:
         return {"run_dir": rel, "status": f"unreadable: {exc}", "sealed": False}
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, separators=(",", ":"))
-                            .encode()).hexdigest()[:12]
+    digest = hash_config_data(config) if isinstance(config, dict) else None
     row = {"run_dir": rel, "config_hash": meta.get("config_hash"), "seed": meta.get("seed"),
            "status": meta.get("status"), "sealed": digest == meta.get("config_hash"),
            "env_steps": meta.get("env_steps"), "meta_wall_seconds": meta.get("wall_seconds")}
