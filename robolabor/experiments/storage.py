@@ -32,8 +32,8 @@ class StorageError(UserError, RuntimeError):
 
 
 def resolve_storage(uri: str | Path) -> Path:
-    """The absolute local path behind a storage URI (``/shared/runs``, ``runs/x``,
-    ``file:///shared/runs``); any other scheme is a ``StorageError``."""
+    """The absolute local path behind a storage URI (``/mnt/nfs/runs``, ``runs/x``,
+    ``file:///mnt/nfs/runs``); any other scheme is a ``StorageError``."""
     text = str(uri)
     parsed = urlparse(text)
     if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # len 1: a drive letter
