@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
+from _report import git_commit
 
 from robolabor.experiments.compare import train_job
 from robolabor.experiments.config import parse_overrides
@@ -29,14 +29,6 @@ from robolabor.experiments.runs import read_table
 from robolabor.experiments.sweep import get_backend
 
 ARMS = {"uniform": {"replay.prioritised": False}, "novelty": {"replay.prioritised": True}}
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:

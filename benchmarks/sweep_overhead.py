@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import emit  # noqa: E402
+from _report import emit, git_commit  # noqa: E402
 
 from robolabor.experiments.config import (  # noqa: E402
     config_from_dict,
@@ -49,12 +49,6 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
 STATE_3K = {"train.total_steps": 3000, "train.eval_every": 3000, "train.checkpoint_every": 1000,
             "train.eval_episodes": 10, "sac.learning_starts": 1000, "train.progress": False}
-
-
-def _commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                         text=True)
-    return out.stdout.strip() or "unknown"
 
 
 def timed_trial(trial: dict, storage: str, token: str) -> dict:
@@ -217,7 +211,7 @@ def main() -> None:
                                                "one, removed)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    result = {"commit": _commit()}
+    result = {"commit": git_commit()}
     work = Path(args.keep or tempfile.mkdtemp(prefix="rl-sweep-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:

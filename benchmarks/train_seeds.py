@@ -25,10 +25,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 from pathlib import Path
 
 import yaml
+from _report import git_commit
 
 from robolabor.experiments.compare import train_job
 from robolabor.experiments.config import load_config, parse_overrides
@@ -47,14 +47,6 @@ def variant_overrides(path: str | None) -> dict:
     if not isinstance(env, dict) or set(env) - {"id", "config"}:
         raise SystemExit(f"{path}: a variant file holds only an env section (id, config)")
     return {f"env.{k}": v for k, v in env.items()}
-
-
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def main() -> None:

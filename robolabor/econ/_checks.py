@@ -76,6 +76,21 @@ def scalar(name: str, x, *, sign: str = "any") -> float:
     return float(arr)
 
 
+def clipped_share(num_name: str, num, den_name: str, den) -> np.ndarray:
+    """``clip(num / den, 0, 1)`` where ``den > 0``, else 0, elementwise after
+    broadcasting: a share of a positive whole, and no share of none (no fudge term in
+    the denominator)."""
+    n = as_float_array(num_name, num)
+    d = as_float_array(den_name, den)
+    try:
+        n, d = np.broadcast_arrays(n, d)
+    except ValueError:
+        raise EconInputError(f"{num_name}: shape {n.shape} does not broadcast with "
+                             f"{den_name}'s shape {d.shape}") from None
+    with np.errstate(over="ignore"):  # a tiny whole: the ratio overflows, then clips
+        return np.clip(np.divide(n, d, out=np.zeros(d.shape), where=d > 0), 0.0, 1.0)
+
+
 def save_figure(fig, path) -> Path:
     """Lay out, write (creating the folder) and close a matplotlib figure; returns the path."""
     import matplotlib.pyplot as plt

@@ -14,7 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robolabor.econ._checks import EconInputError, as_float_array, per_window, scalar
+from robolabor.econ._checks import (
+    EconInputError,
+    as_float_array,
+    clipped_share,
+    per_window,
+    scalar,
+)
 from robolabor.econ.ledger import Ledger
 from robolabor.econ.stats import mean_interval
 
@@ -52,15 +58,7 @@ def customer_share(delta_mpl_cust, delta_mpl_total) -> tuple[np.ndarray, np.ndar
     No fudge term in the denominator (the prototype added 1e-6): when the policy
     did not improve there is no gain to attribute, and the customer's share is 0.
     """
-    cust = as_float_array("delta_mpl_cust", delta_mpl_cust)
-    total = as_float_array("delta_mpl_total", delta_mpl_total)
-    try:
-        cust, total = np.broadcast_arrays(cust, total)
-    except ValueError:
-        raise EconInputError(f"delta_mpl_cust: shape {cust.shape} does not broadcast with "
-                             f"delta_mpl_total's shape {total.shape}") from None
-    ratio = np.divide(cust, total, out=np.zeros(total.shape), where=total > 0)
-    s_cust = np.clip(ratio, 0.0, 1.0)
+    s_cust = clipped_share("delta_mpl_cust", delta_mpl_cust, "delta_mpl_total", delta_mpl_total)
     return s_cust, 1.0 - s_cust
 
 

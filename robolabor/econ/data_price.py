@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from robolabor.econ._checks import EconInputError, as_float_array, scalar
+from robolabor.econ._checks import EconInputError, as_float_array, clipped_share, scalar
 
 __all__ = ["TIER_BOUNDS", "TIERS", "SHARING_DISCOUNT", "PackPrice", "confidence_factor",
            "pack_tier", "pack_price"]
@@ -36,17 +36,10 @@ SHARING_DISCOUNT = 0.15
 
 def confidence_factor(mean, ci_low) -> np.ndarray | float:
     """κ = clip(CI_low / mean, 0, 1) where mean > 0, else 0."""
-    m = as_float_array("mean", mean)
-    lo = as_float_array("ci_low", ci_low)
-    try:
-        m, lo = np.broadcast_arrays(m, lo)
-    except ValueError:
-        raise EconInputError(f"ci_low: shape {lo.shape} does not broadcast with the mean's "
-                             f"{m.shape}") from None
+    k = clipped_share("ci_low", ci_low, "mean", mean)
+    lo, m = np.broadcast_arrays(as_float_array("ci_low", ci_low), as_float_array("mean", mean))
     if (lo > m).any():
         raise EconInputError("ci_low: a confidence interval's lower end cannot exceed its mean")
-    with np.errstate(over="ignore"):  # a tiny mean: the ratio overflows, then clips
-        k = np.clip(np.divide(lo, m, out=np.zeros(m.shape), where=m > 0), 0.0, 1.0)
     return float(k) if k.ndim == 0 else k
 
 
