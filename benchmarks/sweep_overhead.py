@@ -37,10 +37,9 @@ from _report import emit, git_commit  # noqa: E402
 from robolabor.experiments.config import (  # noqa: E402
     config_from_dict,
     config_hash,
-    dump_config,
     load_config,
 )
-from robolabor.experiments.runs import atomic_write_text  # noqa: E402
+from robolabor.experiments.runs import RunDir, atomic_write_text  # noqa: E402
 from robolabor.experiments.storage import prepare_storage  # noqa: E402
 from robolabor.experiments.sweep_runner import ATTEMPTS, run_trial  # noqa: E402
 from robolabor.schema import to_dict  # noqa: E402
@@ -115,10 +114,9 @@ def make_synthetic_runs(n: int, root: Path, work: Path) -> None:
         run = root / f"group{i % 10}" / f"run-{i:04d}"
         run.mkdir(parents=True)
         cfg = config_from_dict(base, {"train.seed": i, "sac.lr_actor": 1e-4 * (1 + i % 5)})
-        digest = config_hash(cfg)
-        atomic_write_text(run / "config.yaml", f"# config_hash: {digest}\n{dump_config(cfg)}")
-        atomic_write_text(run / "meta.json", json.dumps(meta | {"config_hash": digest,
-                                                                "seed": i}))
+        atomic_write_text(run / "meta.json", json.dumps(meta))
+        digest = RunDir(run).write_config(cfg)  # config.yaml, and its copy in meta.json
+        RunDir(run).update_meta(config_hash=digest, seed=i)
         for table in ("episodes.parquet", "evals.parquet"):
             shutil.copy2(template / table, run / table)
 

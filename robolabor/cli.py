@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -380,7 +381,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             raise UserError("runs takes one DIR (or: runs query \"SELECT ...\" [DIR])")
         table = RunTable(words[0] if words else "runs")
         rows = table.runs(args.where)
-        columns = [*SHOWN, *table.varying_config_keys(rows)]
+        columns = [] if args.json else [*SHOWN, *table.varying_config_keys(rows)]
     if args.json:  # one row per line: the C encoder (indent= is pure Python), still valid JSON
         print("[" + ",".join("\n  " + json.dumps(r, default=str) for r in rows) + "\n]")
     else:
@@ -563,6 +564,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"robolabor: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # the reader closed the pipe (`| head`): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:
         if args.debug or not disk_error(exc):
             raise

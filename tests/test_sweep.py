@@ -282,3 +282,56 @@ def test_the_runs_table_reads_runs_without_importing_torch():
     code = ("import sys, robolabor.experiments.run_table, robolabor.experiments.config_hash; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _sealed_run(folder: Path, seed: int) -> Path:
+    """A run directory as the trainer seals one (config.yaml, meta.json), no tables."""
+    from robolabor.experiments.runs import RunDir
+
+    folder.mkdir(parents=True)
+    run = RunDir(folder)
+    cfg = config_from_dict({}, {"train.seed": seed, "sac.lr_actor": (1e-4, 2e-4, 3e-4)[seed]})
+    run.update_meta(config_hash=run.write_config(cfg), seed=seed, status="finished")
+    return folder
+
+
+def test_runs_reads_the_json_copy_only_while_config_yaml_is_unchanged(tmp_path, capsys):
+    pytest.importorskip("duckdb")
+    from robolabor.experiments.run_table import RunTable
+
+    for seed in range(3):
+        _sealed_run(tmp_path / "fast" / f"r{seed}", seed)
+    fast = RunTable(tmp_path / "fast").runs()
+    assert [r["sac.lr_actor"] for r in fast] == [1e-4, 2e-4, 3e-4]
+    assert all(r["sealed"] for r in fast)
+    # the same runs without the copy (runs made before it existed): the same table
+    for seed in range(3):
+        run = _sealed_run(tmp_path / "old" / f"r{seed}", seed)
+        meta = json.loads((run / "meta.json").read_text())
+        del meta["config"], meta["config_sha256"]
+        (run / "meta.json").write_text(json.dumps(meta))
+    assert RunTable(tmp_path / "old").runs() == fast
+    # a copy edited behind config.yaml's back is not believed: the YAML is read
+    meta_path = tmp_path / "fast" / "r0" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["config"]["sac"]["lr_actor"] = 0.5
+    meta_path.write_text(json.dumps(meta))
+    row = RunTable(tmp_path / "fast").runs()[0]
+    assert row["sac.lr_actor"] == 1e-4 and row["sealed"]
+    # and an edited config.yaml is unsealed whatever the copy says
+    yaml_path = tmp_path / "fast" / "r1" / "config.yaml"
+    yaml_path.write_text(yaml_path.read_text().replace("lr_actor: 0.0002", "lr_actor: 0.7"))
+    row = RunTable(tmp_path / "fast").runs()[1]
+    assert row["sac.lr_actor"] == 0.7 and not row["sealed"]
+
+
+def test_a_cold_listing_writes_its_index_without_torch(tmp_path):
+    pytest.importorskip("duckdb")
+    for seed in range(2):
+        _sealed_run(tmp_path / f"r{seed}", seed)
+    code = ("import sys; from robolabor.experiments.run_table import RunTable; "
+            f"rows = RunTable({str(tmp_path)!r}).runs(); assert len(rows) == 2; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / ".robolabor-runs-index.parquet").is_file()
+    subprocess.run([sys.executable, "-c", code], check=True)  # and the warm one

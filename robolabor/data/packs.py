@@ -24,7 +24,6 @@ run's agent, stochastic, from its newest valid checkpoint). Image observations
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -39,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robolabor.errors import UserError
+from robolabor.experiments.files import sha256_file
 from robolabor.schema import to_dict
 
 __all__ = ["PROVENANCES", "PACK_FILE", "DATA_FILE", "CORRUPTIONS", "PackError", "Transitions",
@@ -190,14 +190,6 @@ def _relative_run(path: Path) -> str:
 
 
 # ------------------------------------------------------------------------- on disk
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _table(tr: Transitions) -> pa.Table:
     def vec(a: np.ndarray) -> pa.Array:
         a = np.ascontiguousarray(a, np.float32)
@@ -279,7 +271,7 @@ def write_pack(tr: Transitions, name: str, provenance: str, env_id: str, env_par
                        "broken": int(tr.broken.sum()), "attempts": int(tr.attempts.sum())},
             "obs_dim": int(tr.obs.shape[1]), "action_dim": int(tr.action.shape[1]),
             "notes": notes, **(extra or {}),
-            "manifest": {DATA_FILE: {"sha256": _sha256(tmp / DATA_FILE),
+            "manifest": {DATA_FILE: {"sha256": sha256_file(tmp / DATA_FILE),
                                      "bytes": (tmp / DATA_FILE).stat().st_size}},
         }
         (tmp / PACK_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
@@ -327,7 +319,7 @@ def verify_pack(ref: str, store: Path | str | None = None) -> dict[str, Any]:
         f = path / fname
         if not f.is_file():
             raise PackError(f"{f}: listed in the manifest but missing")
-        if f.stat().st_size != entry["bytes"] or _sha256(f) != entry["sha256"]:
+        if f.stat().st_size != entry["bytes"] or sha256_file(f) != entry["sha256"]:
             raise PackError(f"{f}: does not match its manifest (changed after the pack was "
                             "written); recreate the pack")
     tr = _from_table(pq.read_table(path / DATA_FILE), str(path / DATA_FILE))

@@ -14,15 +14,19 @@ run's own subfolders are never searched):
   episodes     every row of every episodes.parquet, with run_dir
 
 The Parquet files are read by DuckDB where they lie (only the columns a query
-names); meta.json and config.yaml are read once per run (libyaml when present) and
-the runs rows cached in an index that a run's changed files invalidate.
+names). Each run's meta.json and config.yaml are read once: the config from
+meta.json's JSON copy while config.yaml still has the bytes it was sealed with, else
+parsed from the YAML (libyaml when present). The runs rows are cached in an index
+that a run's changed files invalidate.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ import yaml
 
 from robolabor.errors import UserError
 from robolabor.experiments.config_hash import hash_config_data
+from robolabor.experiments.files import replace_from_tmp
 
 SKIP = {"checkpoints", "tb"}
 RUN_COLUMNS = ("run_dir", "config_hash", "seed", "status", "sealed", "env_steps",
@@ -92,15 +97,35 @@ def _run_row(root: Path, path: Path) -> dict[str, Any]:
     rel = "." if path == root else path.relative_to(root).as_posix()
     try:
         meta = json.loads((path / "meta.json").read_text())
-        config = yaml.load((path / "config.yaml").read_text(), Loader=_Loader)
+        config = _sealed_copy(meta, (path / "config.yaml").read_bytes())
+        digest = None if config is None else meta.get("config_hash")
+        if config is None:
+            config = yaml.load((path / "config.yaml").read_text(), Loader=_Loader)
+            digest = hash_config_data(config) if isinstance(config, dict) else None
     except (OSError, ValueError, yaml.YAMLError) as exc:
         return {"run_dir": rel, "status": f"unreadable: {exc}", "sealed": False}
-    digest = hash_config_data(config) if isinstance(config, dict) else None
     row = {"run_dir": rel, "config_hash": meta.get("config_hash"), "seed": meta.get("seed"),
            "status": meta.get("status"), "sealed": digest == meta.get("config_hash"),
            "env_steps": meta.get("env_steps"), "meta_wall_seconds": meta.get("wall_seconds")}
     row.update(flatten(config if isinstance(config, dict) else {}))
     return row
+
+
+def _sealed_copy(meta: dict[str, Any], config_yaml: bytes) -> dict[str, Any] | None:
+    """meta.json's JSON copy of the config, when config.yaml's bytes are still those
+    it was written with (their sha256) and the copy hashes to the sealed hash; else
+    None, and the YAML itself is parsed (runs from before the copy, an edited file).
+    Parsing JSON instead of YAML is what keeps a cold listing of 1,000 runs fast."""
+    copy = meta.get("config")
+    if (not isinstance(copy, dict) or not isinstance(meta, dict)
+            or meta.get("config_sha256") != hashlib.sha256(config_yaml).hexdigest()):
+        return None
+    return copy if hash_config_data(copy) == meta.get("config_hash") else None
+
+
+def _sql_text(value: str | Path) -> str:
+    """A string literal for SQL."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _column(values: list[Any]) -> pa.Array:
@@ -112,8 +137,11 @@ def _column(values: list[Any]) -> pa.Array:
 
 
 def _has_columns(path: Path) -> bool:
-    """An empty table (a run killed before its first row) is written with no columns."""
+    """An empty table (a run killed before its first row) is written with no columns,
+    in a file of a few hundred bytes: a larger file is not read."""
     try:
+        if os.stat(path).st_size > 4096:
+            return True
         return pq.read_metadata(path).num_columns > 0
     except (OSError, pa.ArrowInvalid):
         return False
@@ -182,35 +210,43 @@ class RunTable:
             rows.append(row)
         self._pending: dict[str, list[tuple[str, Path]]] = {}
         self._summarise(stale)
-        if (stale or len(cached) != len(rows)) and not (self.root / "meta.json").is_file():
-            self._write_index(rows)
         keys: dict[str, None] = dict.fromkeys(RUN_COLUMNS)
         for row in rows:
             keys.update(dict.fromkeys(row))
         self.config_keys = [k for k in keys if "." in k]
         table = pa.table({k: _column([r.get(k) for r in rows]) for k in keys})
-        self.con.register("_runs", table)
+        index, indexed = self.root / self.INDEX, False
+        if rows and not (self.root / "meta.json").is_file():  # (a run's own folder: none)
+            fresh = bool(stale) or len(cached) != len(rows) or not index.is_file()
+            indexed = self._write_index(table) if fresh else True
+        if indexed:  # the view reads the index where it lies
+            source = f"read_parquet({_sql_text(index)})"
+        else:  # (registering an Arrow table makes DuckDB import pandas: 0.3 s)
+            self.con.register("_runs", table)
+            source = "_runs"
         shown = [*RUN_COLUMNS, *self.config_keys]
         self.con.execute("CREATE VIEW runs AS SELECT "
-                         + ", ".join(f'"{k}"' for k in shown) + " FROM _runs")
+                         + ", ".join(f'"{k}"' for k in shown) + f" FROM {source}")
         self._pending = {view: [(r["run_dir"], self.root / r["run_dir"] / file)
                                 for r in rows if r.get(flag)]
                          for view, file, flag in (("evaluations", "evals.parquet", "_evals"),
                                                   ("episodes", "episodes.parquet", "_episodes"))}
 
     def _read_index(self) -> dict[str, dict[str, Any]]:
-        try:
-            return {r["run_dir"]: r for r in pq.read_table(self.root / self.INDEX).to_pylist()}
+        if not (self.root / self.INDEX).is_file():
+            return {}  # (and pq.read_table would import pyarrow.dataset, 0.3 s, for nothing)
+        try:  # (ParquetFile: pq.read_table would import pyarrow.dataset and pandas)
+            return {r["run_dir"]: r
+                    for r in pq.ParquetFile(self.root / self.INDEX).read().to_pylist()}
         except (OSError, pa.ArrowInvalid, KeyError):
             return {}
 
-    def _write_index(self, rows: list[dict[str, Any]]) -> None:
-        from robolabor.experiments.runs import write_table
-
+    def _write_index(self, table: pa.Table) -> bool:
         try:
-            write_table(self.root / self.INDEX, rows)
-        except (OSError, pa.ArrowInvalid, pa.ArrowTypeError):
-            pass  # a read-only folder, or values no single column holds: no cache
+            replace_from_tmp(self.root / self.INDEX, lambda tmp: pq.write_table(table, tmp))
+            return True
+        except OSError:
+            return False  # a read-only folder: no cache
 
     def _summarise(self, rows: list[dict[str, Any]]) -> None:
         """Fill each row's final and best evaluation (DuckDB over their evals files)."""
@@ -232,14 +268,13 @@ class RunTable:
                 row["wall_seconds"] = eval_wall
 
     def _parquet_view(self, view: str, files: list[tuple[str, str]]) -> None:
-        self.con.register(f"{view}_files", pa.table({"run_dir": [r for r, _ in files],
-                                                     "file": [p for _, p in files]}))
-        listed = ", ".join("'" + p.replace("'", "''") + "'" for _, p in files)
+        listed = ", ".join(_sql_text(p) for _, p in files)
+        pairs = ", ".join(f"({_sql_text(r)}, {_sql_text(p)})" for r, p in files)
         self.con.execute(f"""
             CREATE OR REPLACE VIEW {view} AS
             SELECT f.run_dir, t.* EXCLUDE (filename)
             FROM read_parquet([{listed}], union_by_name = true, filename = true) t
-            JOIN {view}_files f ON f.file = t.filename""")
+            JOIN (VALUES {pairs}) f(run_dir, file) ON f.file = t.filename""")
 
     def _table_view(self, view: str, files: list[tuple[str, Path]]) -> None:
         if files:
@@ -268,8 +303,11 @@ class RunTable:
 
     def varying_config_keys(self, rows: list[dict[str, Any]]) -> list[str]:
         """Config columns whose value differs between the rows (the seed aside)."""
+        def token(value: Any) -> tuple[str, Any]:  # 1, 1.0 and True stay apart
+            return type(value).__name__, value if isinstance(value, Hashable) else repr(value)
+
         return [k for k in self.config_keys if k != "train.seed"
-                and len({json.dumps(r.get(k), default=str) for r in rows}) > 1]
+                and len({token(r.get(k)) for r in rows}) > 1]
 
 
 def format_rows(rows: list[dict[str, Any]], columns: list[str]) -> str:

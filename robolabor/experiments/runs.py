@@ -4,7 +4,8 @@ Layout::
 
     RUN_DIR/
       config.yaml        resolved configuration (every default filled in), its hash on top
-      meta.json          config hash, seed, status, versions, failure message
+      meta.json          config hash, seed, status, versions, failure message; the
+                         config as JSON with config.yaml's sha256 (a fast listing)
       optimum.json       the exact optimum of the task the run trains on
       episodes.parquet   one row per training episode (ledger + learner metrics)
       evals.parquet      one row per evaluation (checkpoint economics with CIs)
@@ -33,17 +34,22 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from robolabor.errors import UserError
 from robolabor.experiments.config import RunConfig, config_hash, dump_config, load_config
 from robolabor.experiments.faults import kill_point
+from robolabor.experiments.files import (  # noqa: F401 (the run directory's writers)
+    atomic_write_bytes,
+    atomic_write_text,
+    read_table,
+    replace_from_tmp,
+    sha256_file,
+    write_table,
+)
+from robolabor.schema import to_dict
 
 CHECKPOINT_FILES = ("agent.pt", "replay.npz", "state.json")
 STARTING = ".{name}.starting"  # a start in progress (or killed): never a run
@@ -60,57 +66,6 @@ class RunDirError(UserError, RuntimeError):
 def warn(message: str) -> None:
     """A warning the user must see (stderr) and that is also returned in the JSON."""
     print(f"robolabor: warning: {message}", file=sys.stderr)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _replace_from_tmp(path: Path, write: Callable[[Path], None]) -> None:
-    """Write ``path`` through a temporary sibling renamed into place; on any failure
-    (a full disk, a kill is not one) the temporary file is removed, never left behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    def write(tmp: Path) -> None:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-
-    _replace_from_tmp(path, write)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
-def write_table(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Write rows (dicts of scalars) as Parquet, atomically."""
-    columns: dict[str, None] = {}
-    for row in rows:  # union of keys: later rows may carry metrics the first lacks
-        columns.update(dict.fromkeys(row))
-    table = pa.Table.from_pylist(rows, schema=None) if not rows else pa.Table.from_pydict(
-        {c: [row.get(c) for row in rows] for c in columns})
-    _replace_from_tmp(path, lambda tmp: pq.write_table(table, tmp))
-
-
-def read_table(path: str | Path) -> list[dict[str, Any]]:
-    path = Path(path)
-    if not path.exists():
-        return []
-    return pq.read_table(path).to_pylist()
 
 
 @dataclass
@@ -208,9 +163,13 @@ class RunDir:
     def write_config(self, cfg: RunConfig) -> str:
         """Write the resolved config with its hash on top; returns the hash."""
         digest = config_hash(cfg)
-        atomic_write_text(self.config_path,
-                          f"# config_hash: {digest} (meta.json holds the same; readers "
-                          f"recompute it and refuse a mismatch)\n{dump_config(cfg)}")
+        text = (f"# config_hash: {digest} (meta.json holds the same; readers "
+                f"recompute it and refuse a mismatch)\n{dump_config(cfg)}")
+        atomic_write_text(self.config_path, text)
+        # a copy as JSON and the file's sha256, so `robolabor runs` can list a thousand
+        # runs without parsing a thousand YAML files (it still hashes both)
+        self.update_meta(config=to_dict(cfg),
+                         config_sha256=hashlib.sha256(text.encode()).hexdigest())
         return digest
 
     def sealed_config(self) -> RunConfig:
@@ -275,7 +234,7 @@ class RunDir:
 
     def commit_checkpoint(self, tmp: Path, step: int, keep: int) -> Path:
         """Seal ``tmp`` with a manifest and move it into place; prune old ones."""
-        manifest = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+        manifest = {name: {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
                     for name in CHECKPOINT_FILES}
         manifest["_step"] = step
         atomic_write_text(tmp / "MANIFEST.json", json.dumps(manifest, indent=2))
@@ -366,7 +325,7 @@ def verify_checkpoint(ckpt: Path) -> dict[str, Any]:
         if f.stat().st_size != want.get("bytes"):
             raise CheckpointError(f"{ckpt}: {name} has {f.stat().st_size} bytes, manifest says "
                                   f"{want.get('bytes')} (truncated or overwritten)")
-        if _sha256(f) != want.get("sha256"):
+        if sha256_file(f) != want.get("sha256"):
             raise CheckpointError(f"{ckpt}: {name} does not match its sha256 (corrupted)")
     return manifest
 
