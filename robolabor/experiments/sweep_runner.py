@@ -30,6 +30,16 @@ Spec (YAML)::
         sac.batch_size: {choice: [64, 128]}
     seeds: [100, 101]              # or {first: 100, count: 4}
     storage: runs/sweep-lr_grid    # default runs/sweep-NAME; --storage overrides
+    early_stopping:                # opt-in, --backend ray only: Ray Tune's ASHA on the
+      scheduler: asha              #   pct_of_frontier of each evaluation
+      grace_period: 6000           # env steps before a trial can be stopped (default:
+      reduction_factor: 3          #   2 x train.eval_every); keeps the top 1/3 a rung
+
+A trial that early stopping ends is checkpointed at that evaluation and marked
+``stopped`` (``sweep_tune``); a re-run of the spec keeps the decision (skips it), and
+``robolabor train --resume RUN`` can still take it to its total_steps. Which trials
+are stopped depends on the order their evaluations reach the scheduler, so an ASHA
+sweep, unlike a plain one, is not a pure function of its spec.
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +79,8 @@ from robolabor.experiments.storage import (
 from robolabor.experiments.sweep import get_backend
 from robolabor.schema import ConfigError, replace, to_dict
 
-SPEC_KEYS = ("name", "base", "set", "grid", "random", "seeds", "storage")
+SPEC_KEYS = ("name", "base", "set", "grid", "random", "seeds", "storage", "early_stopping")
+SCHEDULERS = ("asha",)
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 ATTEMPTS = ".sweep-attempts"  # one file per attempt at a trial: node, pid, action
 
@@ -99,7 +111,8 @@ def load_spec(path: str | Path, overrides: dict[str, Any] | None = None) -> dict
             "grid": _grid(data.get("grid") or {}, path),
             "random": _random(data.get("random"), path),
             "seeds": _seeds(data.get("seeds"), path),
-            "storage": data.get("storage")}
+            "storage": data.get("storage"),
+            "early_stopping": _early_stopping(data.get("early_stopping"), path)}
     if not spec["name"].replace("_", "").replace("-", "").isalnum():
         raise ConfigError(f"{path}: name: letters, digits, '-' and '_' only, got {spec['name']!r}")
     return spec
@@ -135,6 +148,30 @@ def _random(section: Any, path: Path) -> dict[str, Any] | None:
         if kind == "loguniform" and not min(args) > 0:
             raise ConfigError(f"{where}.space.{key}.loguniform: bounds must be > 0")
     return {"samples": samples, "seed": int(section.get("seed", 0)), "space": space}
+
+
+def _early_stopping(section: Any, path: Path) -> dict[str, Any] | None:
+    if section is None:
+        return None
+    where = f"{path}: early_stopping"
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: must be a mapping (scheduler, grace_period, "
+                          "reduction_factor)")
+    unknown = sorted(set(section) - {"scheduler", "grace_period", "reduction_factor"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} (scheduler, grace_period, "
+                          "reduction_factor)")
+    scheduler = section.get("scheduler", "asha")
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"{where}.scheduler: one of {list(SCHEDULERS)}, got {scheduler!r}")
+    grace = section.get("grace_period")
+    if grace is not None and (not isinstance(grace, int) or isinstance(grace, bool)
+                              or grace < 1):
+        raise ConfigError(f"{where}.grace_period: env steps, an integer >= 1, got {grace!r}")
+    factor = section.get("reduction_factor", 3)
+    if not isinstance(factor, int | float) or isinstance(factor, bool) or not factor > 1:
+        raise ConfigError(f"{where}.reduction_factor: a number > 1, got {factor!r}")
+    return {"scheduler": scheduler, "grace_period": grace, "reduction_factor": factor}
 
 
 def _seeds(seeds: Any, path: Path) -> list[int]:
@@ -284,20 +321,25 @@ class Lease:
 
 
 def trial_state(path: Path) -> str:
-    """'new', 'unfinished' or 'finished', from the run directory alone."""
+    """'new', 'unfinished', 'finished' or 'stopped' (by early stopping), from the run
+    directory alone."""
     if not (path / "meta.json").is_file():
         return "new"
     run = RunDir.open(path)
     meta = run.read_meta()
     cfg = run.sealed_config()
+    if meta.get("status") == "stopped":
+        return "stopped"
     done = meta.get("status") == "finished" and meta.get("env_steps") == cfg.train.total_steps
     return "finished" if done else "unfinished"
 
 
-def run_trial(trial: dict[str, Any], storage: str, token: str) -> dict[str, Any]:
+def run_trial(trial: dict[str, Any], storage: str, token: str,
+              on_eval: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
     """Start, resume or skip one trial (see the module docstring); a trial's own
     expected failure (a non-finite loss, a tampered run) is returned, not raised, so
-    the other trials go on. Top-level: it is what the backends pickle."""
+    the other trials go on. ``on_eval`` is the trainer's evaluation hook (early
+    stopping). Top-level: it is what the backends pickle."""
     from robolabor.experiments.trainer import resume_run, start_run
 
     root, node = Path(storage), _node()
@@ -320,11 +362,11 @@ def run_trial(trial: dict[str, Any], storage: str, token: str) -> dict[str, Any]
                 raise UserError(f"{path}: holds a run of config {recorded}, not this trial's "
                                 f"{trial['config_hash']}: move it away or use another storage")
         if state == "new":
-            start_run(config_from_dict(trial["config"]), path)
+            start_run(config_from_dict(trial["config"]), path, on_eval=on_eval)
         elif state == "unfinished":
-            resume_run(path)
+            resume_run(path, on_eval=on_eval)
         out["action"] = {"new": "started", "unfinished": "resumed",
-                         "finished": "skipped"}[state]
+                         "finished": "skipped", "stopped": "skipped"}[state]
     except UserError as exc:
         return out | {"action": "failed", "status": "failed", "error": str(exc)}
     finally:
@@ -369,16 +411,27 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
     root = resolve_storage(storage or spec["storage"] or Path("runs") / f"sweep-{spec['name']}")
     if backend == "local" and workers is None:
         workers = 1  # one heavy process at a time unless asked for more
+    early = spec["early_stopping"]
+    if early and backend != "ray":
+        raise UserError(f"{spec['path']}: early_stopping runs Ray Tune's ASHA: use "
+                        "--backend ray (without --address it starts a local Ray instance)")
     token = prepare_storage(root)
     t0 = time.perf_counter()
+    jobs = [{"trial": t, "storage": str(root), "token": token} for t in trials]
     try:
         with stdout_to_stderr():  # Ray's messages (a node lost) never mix into --json
-            runner = get_backend(backend, workers, address=address, max_retries=max_retries)
-            try:
-                results = runner.map(run_trial, [{"trial": t, "storage": str(root),
-                                                  "token": token} for t in trials])
-            finally:
-                getattr(runner, "close", lambda: None)()
+            if early:
+                from robolabor.experiments.sweep_tune import run_with_early_stopping
+
+                results = run_with_early_stopping(jobs, early, root, address=address,
+                                                  workers=workers, max_retries=max_retries)
+            else:
+                runner = get_backend(backend, workers, address=address,
+                                     max_retries=max_retries)
+                try:
+                    results = runner.map(run_trial, jobs)
+                finally:
+                    getattr(runner, "close", lambda: None)()
     finally:
         release_storage(root, token)
     for result in results:
@@ -388,8 +441,12 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
     counts = {}
     for result in results:
         counts[result["action"]] = counts.get(result["action"], 0) + 1
+    statuses: dict[str, int] = {}
+    for result in results:
+        statuses[str(result.get("status"))] = statuses.get(str(result.get("status")), 0) + 1
     summary = {"name": spec["name"], "spec": str(spec_path), "base": spec["base"],
-               "storage": str(root), "backend": backend, "trials": results, "counts": counts,
+               "storage": str(root), "backend": backend, "early_stopping": early,
+               "trials": results, "counts": counts, "statuses": statuses,
                "wall_seconds": time.perf_counter() - t0}
     atomic_write_text(root / "sweep.json", json.dumps(summary, indent=2, default=float))
     failed = [r for r in results if r["action"] == "failed"]

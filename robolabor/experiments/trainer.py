@@ -37,6 +37,7 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -130,8 +131,12 @@ class Trainer:
     ``RunDir`` and published once its step-0 checkpoint exists; a resumed one starts
     from the checkpoint ``runs.open_run`` chose."""
 
-    def __init__(self, cfg: RunConfig, run: RunDir, resume_from: Path | None = None) -> None:
+    def __init__(self, cfg: RunConfig, run: RunDir, resume_from: Path | None = None,
+                 on_eval: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.cfg, self.run_dir = cfg, run
+        # called with each evaluation's row once it is written (and checkpointed, if
+        # one was due); True stops the run there (a sweep's early stopping)
+        self.on_eval, self.stop_requested = on_eval, False
         torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
         self.env = make_env(cfg.env.id, cfg.env.config)
@@ -217,7 +222,8 @@ class Trainer:
             setattr(self, key, state[key])
         self.wall_offset = state["wall_seconds"]
         self.optimum = json.loads((run.path / "optimum.json").read_text())
-        run.update_meta(status="running", resumed_from=ckpt.name)
+        stale = {"stopped": None} if "stopped" in run.read_meta() else {}  # an early stop
+        run.update_meta(status="running", resumed_from=ckpt.name, **stale)
 
     def _stop(self, status: str, message: str) -> str:
         """Record why the run stopped; a half-written checkpoint is removed first (it
@@ -271,7 +277,7 @@ class Trainer:
         """The loop: one screen, as the module docstring describes."""
         cfg, sac = self.cfg.train, self.cfg.sac
         tally = EpisodeTally(len(env_econ(self.env).prices))
-        while self.step < cfg.total_steps:
+        while self.step < cfg.total_steps and not self.stop_requested:
             if self.obs is None:  # checkpoints hold the env before this reset
                 self.obs, _ = self.env.reset()
             if self.step < sac.learning_starts:
@@ -305,8 +311,12 @@ class Trainer:
                 tally = EpisodeTally(len(env_econ(self.env).prices))
                 self.obs = None
                 self.episode_start = self.step
+        if self.stop_requested:
+            return self._stop_early()
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
+            if self.on_eval is not None:
+                self.on_eval(self.eval_rows[-1])  # the last: nothing left to stop
         while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
             self.next_eval += cfg.eval_every
         self._checkpoint()
@@ -337,13 +347,27 @@ class Trainer:
             writer.add_scalar(f"losses/{key}", value, self.step)
         bar.set_postfix(mp=f"{row['mp']:.0f}/h", err=f"{row['error_rate']:.3f}",
                         parity=f"{row['wage_parity']:.2f}", lam=f"{lam:.2f}", refresh=False)
-        if self.step >= self.next_eval:
+        evaluated = self.step >= self.next_eval
+        if evaluated:
             self._evaluate(writer)
             self.next_eval += self.cfg.train.eval_every
         if self.step >= self.next_ckpt:
             # advanced first: the checkpoint must hold the schedule a resume continues
             self.next_ckpt += self.cfg.train.checkpoint_every
             self._checkpoint()
+        if evaluated and self.on_eval is not None and self.step < self.cfg.train.total_steps:
+            self.stop_requested = bool(self.on_eval(self.eval_rows[-1]))
+
+    def _stop_early(self) -> dict[str, Any]:
+        """End the run at its last evaluation, as asked by ``on_eval``: checkpointed
+        there and marked ``stopped``, so it can still be resumed to its total_steps."""
+        if int(self.run_dir.read_meta().get("env_steps", -1)) != self.step:
+            self._checkpoint()
+        self.run_dir.update_meta(status="stopped", env_steps=self.step, failure=None,
+                                 stopped=f"stopped early at env step {self.step} of "
+                                         f"{self.cfg.train.total_steps}",
+                                 wall_seconds=self.eval_rows[-1]["wall_seconds"])
+        return self.eval_rows[-1]
 
     def _evaluate(self, writer) -> dict[str, Any]:
         cfg = self.cfg.train
@@ -369,7 +393,8 @@ def _progress(cfg, initial: int):
                 unit="step", dynamic_ncols=True, mininterval=0.5)
 
 
-def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run") -> dict:
+def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run",
+              on_eval: Callable[[dict[str, Any]], bool] | None = None) -> dict:
     """Train a new run of ``cfg`` into ``out`` (default ``runs/NAME-sSEED-HASH``).
 
     Nothing appears at ``out`` until the run's config, meta and step-0 checkpoint are
@@ -378,7 +403,7 @@ def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run") 
         out = Path("runs") / f"{name}-s{cfg.train.seed}-{config_hash(cfg)}"
     run = RunDir.begin(Path(out))
     try:
-        trainer = Trainer(cfg, run)
+        trainer = Trainer(cfg, run, on_eval=on_eval)
     except BaseException as exc:
         run.abandon()
         if isinstance(exc, KeyboardInterrupt):
@@ -390,7 +415,8 @@ def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run") 
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
 
 
-def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> dict:
+def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None,
+               on_eval: Callable[[dict[str, Any]], bool] | None = None) -> dict:
     """Continue a killed run from its newest valid checkpoint, or a finished one whose
     ``train.total_steps`` is raised (written back to the sealed record first). Any
     other change is refused: a run with another config is another run."""
@@ -418,7 +444,7 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None) -> 
     if steps > cfg.train.total_steps:
         cfg = opened.run.extend_total_steps(cfg, steps)
     runtime = config_from_dict(to_dict(cfg), {"train.progress": wanted.train.progress})
-    trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint)
+    trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint, on_eval=on_eval)
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
 
 
