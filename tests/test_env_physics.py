@@ -264,6 +264,15 @@ def test_render_physics_cli_writes_a_sheet_and_a_gif(tmp_path, capsys):
     assert main(["render", "physics", "--out", str(gif), "--steps", "3", "--policy",
                  "optimal", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["frames"] == 4 and gif.stat().st_size > 0
+    mp4 = tmp_path / "ep.mp4"  # the `media` extra (in `dev`): an H.264 file, read back
+    assert main(["render", "physics", "--out", str(mp4), "--steps", "3", "--policy",
+                 "scripted", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 4
+    import imageio.v2 as iio
+
+    frames = iio.mimread(mp4)
+    with Image.open(gif) as im:
+        assert len(frames) == 4 and frames[0].shape == (im.size[1], im.size[0], 3)
     assert main(["render", "shift", "--out", str(png), "--steps", "2", "--policy",
                  "scripted"]) == 1
     assert "render physics" in capsys.readouterr().err

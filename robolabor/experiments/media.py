@@ -156,8 +156,8 @@ def _mp4_writer() -> Any:
         iio = importlib.import_module("imageio.v2")
         importlib.import_module("imageio_ffmpeg")
     except ImportError:
-        raise UserError("writing .mp4 needs imageio with ffmpeg (pip install "
-                         "'imageio[ffmpeg]'); write a .gif instead (--out FILE.gif)") from None
+        raise UserError("writing .mp4 needs imageio with ffmpeg (pip install -e "
+                        "'.[media]'); write a .gif instead (--out FILE.gif)") from None
     return iio
 
 
