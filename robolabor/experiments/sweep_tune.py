@@ -8,9 +8,10 @@ ASHA (asynchronous successive halving; Li et al. 2020) lets a trial past a rung 
 if it is in the top ``1/reduction_factor`` of the trials that reached that rung so
 far; rungs sit at ``grace_period · reduction_factor^k`` env steps up to the trials'
 ``total_steps``. When ASHA stops a trial, Tune raises ``SystemExit`` inside the
-report; the hook turns that into the trainer's stop request, so the run is
-checkpointed at that evaluation and marked ``stopped`` instead of being cut off
-between checkpoints.
+report; the hook turns that into the trainer's stop request. Every evaluation is
+checkpointed before it is reported, so a trial Tune ends at once (it may end the
+process right after that report) is sealed at the evaluation that stopped it; it is
+then marked ``stopped``, by the trial itself or, failing that, by the driver.
 
 A worker or node lost mid-trial is retried by Tune (``max_failures``) and the retry
 resumes the run directory from its last sealed checkpoint, as on the plain Ray
@@ -27,6 +28,7 @@ from typing import Any
 
 from robolabor.experiments.files import atomic_write_text
 from robolabor.experiments.sweep import RayBackend
+from robolabor.schema import ConfigError
 
 OUTCOME = "outcome.json"
 METRIC, TIME_ATTR = "pct_of_frontier", "env_steps"
@@ -60,10 +62,17 @@ def _tune_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None
 
 def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
     """ASHA's arguments for these trials: ``max_t`` their longest total_steps and, by
-    default, ``grace_period`` two evaluation intervals of the first trial."""
+    default, ``grace_period`` two evaluation intervals past the longest uniform warm-up
+    (a rung inside the warm-up would rank policies that have not learned yet, which
+    is refused when asked for)."""
     train = [t["config"]["train"] for t in trials]
+    warmup = max(int(t["config"]["sac"]["learning_starts"]) for t in trials)
     max_t = max(int(t["total_steps"]) for t in train)
-    grace = early["grace_period"] or 2 * int(train[0]["eval_every"])
+    grace = early["grace_period"] or warmup + 2 * int(train[0]["eval_every"])
+    if grace <= warmup:
+        raise ConfigError(f"early_stopping.grace_period: {grace} env steps falls within the "
+                          f"uniform warm-up (sac.learning_starts {warmup}): the first rung "
+                          "would rank policies that have not learned yet")
     return {"time_attr": TIME_ATTR, "metric": METRIC, "mode": "max", "max_t": max_t,
             "grace_period": min(grace, max_t), "reduction_factor": early["reduction_factor"]}
 
@@ -74,6 +83,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
     """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order."""
     from robolabor.experiments.sweep_runner import ATTEMPTS
 
+    settings = asha_settings(early, [j["trial"] for j in jobs])  # checked before Ray starts
     backend = RayBackend(address=address, workers=workers, max_retries=max_retries)
     try:
         from ray import tune
@@ -82,7 +92,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
         by_name = {job["trial"]["name"]: job for job in jobs}
         for name in by_name:  # an outcome left by an earlier run of the spec is not this one's
             (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
-        scheduler = ASHAScheduler(**asha_settings(early, [j["trial"] for j in jobs]))
+        scheduler = ASHAScheduler(**settings)
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, jobs=by_name),
                                         {"cpu": 1})
         tuner = tune.Tuner(
@@ -96,16 +106,34 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
         errors = {r.config["trial"]: r.error for r in grid if r.error is not None}
     finally:
         backend.close()
-    outcomes = []
-    for name, job in by_name.items():
-        path = root / ATTEMPTS / name / OUTCOME
-        if path.is_file():
-            outcomes.append(json.loads(path.read_text()))
-            continue
-        error = errors.get(name)
-        outcomes.append({"trial": name, "seed": job["trial"]["seed"],
-                         "point": job["trial"]["point"],
-                         "config_hash": job["trial"]["config_hash"], "action": "failed",
-                         "status": "failed",
-                         "error": " ".join(str(error or "no outcome written").split())[:300]})
-    return outcomes
+    return [_outcome(root, name, job["trial"], errors.get(name)) for name, job in by_name.items()]
+
+
+def _outcome(root: Path, name: str, trial: dict[str, Any], error: Any) -> dict[str, Any]:
+    """A trial's outcome: as its worker wrote it, else rebuilt from its run directory.
+
+    Tune may end a stopped trial's process right after the report that stopped it,
+    before the worker records anything: the run is then sealed at that evaluation
+    (the trainer checkpoints before it reports) but still marked running, and is
+    marked ``stopped`` here. A trial Tune reports as failed stays failed."""
+    from robolabor.experiments.runs import RunDir
+    from robolabor.experiments.sweep_runner import ATTEMPTS, trial_result
+
+    written = root / ATTEMPTS / name / OUTCOME
+    if written.is_file():
+        return json.loads(written.read_text())
+    out = {"trial": name, "seed": trial["seed"], "point": trial["point"],
+           "config_hash": trial["config_hash"]}
+    run = root / name
+    if error is not None or not (run / "meta.json").is_file():
+        reason = " ".join(str(error or "the trial left no run directory").split())[:300]
+        return out | {"action": "failed", "status": "failed", "error": reason}
+    meta = RunDir.open(run).read_meta()
+    if meta.get("status") == "running":
+        total = meta["config"]["train"]["total_steps"] if "config" in meta else "?"
+        RunDir.open(run).update_meta(status="stopped", failure=None, stopped=(
+            f"stopped early at env step {meta.get('env_steps')} of {total}"))
+    attempts = sorted((root / ATTEMPTS / name).glob("[0-9]*.json"))
+    state = json.loads(attempts[-1].read_text())["state"] if attempts else "new"
+    action = {"new": "started", "unfinished": "resumed"}.get(state, "skipped")
+    return out | {"action": action} | trial_result(run)

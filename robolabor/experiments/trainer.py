@@ -134,8 +134,8 @@ class Trainer:
     def __init__(self, cfg: RunConfig, run: RunDir, resume_from: Path | None = None,
                  on_eval: Callable[[dict[str, Any]], bool] | None = None) -> None:
         self.cfg, self.run_dir = cfg, run
-        # called with each evaluation's row once it is written (and checkpointed, if
-        # one was due); True stops the run there (a sweep's early stopping)
+        # called with each evaluation's row once it is written and checkpointed (at
+        # every evaluation, then); True stops the run there (a sweep's early stopping)
         self.on_eval, self.stop_requested = on_eval, False
         torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
@@ -315,13 +315,13 @@ class Trainer:
             return self._stop_early()
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
-            if self.on_eval is not None:
-                self.on_eval(self.eval_rows[-1])  # the last: nothing left to stop
         while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
             self.next_eval += cfg.eval_every
         self._checkpoint()
         self.run_dir.update_meta(status="finished", env_steps=self.step,
                                  wall_seconds=self.eval_rows[-1]["wall_seconds"], failure=None)
+        if self.on_eval is not None:  # the last, once the run is sealed: nothing to stop
+            self.on_eval(self.eval_rows[-1])
         return self.eval_rows[-1]
 
     def _end_episode(self, tally: EpisodeTally, writer, bar) -> None:
@@ -351,11 +351,14 @@ class Trainer:
         if evaluated:
             self._evaluate(writer)
             self.next_eval += self.cfg.train.eval_every
-        if self.step >= self.next_ckpt:
+        checkpointed = self.step >= self.next_ckpt
+        if checkpointed:
             # advanced first: the checkpoint must hold the schedule a resume continues
             self.next_ckpt += self.cfg.train.checkpoint_every
             self._checkpoint()
         if evaluated and self.on_eval is not None and self.step < self.cfg.train.total_steps:
+            if not checkpointed:  # sealed before it is reported: whoever acts on the
+                self._checkpoint()  # report (and may end this process) finds it resumable
             self.stop_requested = bool(self.on_eval(self.eval_rows[-1]))
 
     def _stop_early(self) -> dict[str, Any]:
