@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,6 @@ import yaml
 
 from robolabor.errors import UserError
 from robolabor.experiments.config_hash import hash_config_data
-from robolabor.experiments.files import replace_from_tmp
 
 SKIP = {"checkpoints", "tb"}
 RUN_COLUMNS = ("run_dir", "config_hash", "seed", "status", "sealed", "env_steps",
@@ -128,14 +128,6 @@ def _sql_text(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def _column(values: list[Any]) -> pa.Array:
-    """One Arrow column; a key whose values mix types (1 and 0.5) is read as text."""
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values])
-
-
 def _has_columns(path: Path) -> bool:
     """An empty table (a run killed before its first row) is written with no columns,
     in a file of a few hundred bytes: a larger file is not read."""
@@ -214,16 +206,15 @@ class RunTable:
         for row in rows:
             keys.update(dict.fromkeys(row))
         self.config_keys = [k for k in keys if "." in k]
-        table = pa.table({k: _column([r.get(k) for r in rows]) for k in keys})
-        index, indexed = self.root / self.INDEX, False
-        if rows and not (self.root / "meta.json").is_file():  # (a run's own folder: none)
-            fresh = bool(stale) or len(cached) != len(rows) or not index.is_file()
-            indexed = self._write_index(table) if fresh else True
-        if indexed:  # the view reads the index where it lies
+        index = self.root / self.INDEX
+        fresh = bool(stale) or len(cached) != len(rows) or not index.is_file()
+        if rows and not fresh:  # the view reads the index where it lies
             source = f"read_parquet({_sql_text(index)})"
-        else:  # (registering an Arrow table makes DuckDB import pandas: 0.3 s)
-            self.con.register("_runs", table)
+        else:
+            self._load_rows(rows, list(keys))
             source = "_runs"
+            if rows and not (self.root / "meta.json").is_file():  # (a run's folder: none)
+                self._write_index()
         shown = [*RUN_COLUMNS, *self.config_keys]
         self.con.execute("CREATE VIEW runs AS SELECT "
                          + ", ".join(f'"{k}"' for k in shown) + f" FROM {source}")
@@ -241,12 +232,29 @@ class RunTable:
         except (OSError, pa.ArrowInvalid, KeyError):
             return {}
 
-    def _write_index(self, table: pa.Table) -> bool:
+    def _load_rows(self, rows: list[dict[str, Any]], keys: list[str]) -> None:
+        """The rows as DuckDB's table ``_runs``, through newline-delimited JSON: DuckDB
+        infers each column's type over every row (numbers mixed with text become
+        text). (Handing DuckDB an Arrow table instead makes it import pandas, 0.3 s.)"""
+        if not rows:
+            columns = ", ".join(f'"{k}" VARCHAR' for k in keys)
+            self.con.execute(f"CREATE TABLE _runs ({columns})")
+            return
+        with tempfile.TemporaryDirectory(prefix="robolabor-runs-") as folder:
+            lines = Path(folder) / "runs.jsonl"
+            lines.write_text("\n".join(json.dumps({k: r.get(k) for k in keys}, default=str)
+                                        for r in rows))
+            self.con.execute(f"CREATE TABLE _runs AS SELECT * FROM read_json("
+                             f"{_sql_text(lines)}, format = 'newline_delimited', "
+                             "sample_size = -1, maximum_object_size = 67108864)")
+
+    def _write_index(self) -> None:
+        tmp = self.root / (self.INDEX + ".tmp")
         try:
-            replace_from_tmp(self.root / self.INDEX, lambda tmp: pq.write_table(table, tmp))
-            return True
-        except OSError:
-            return False  # a read-only folder: no cache
+            self.con.execute(f"COPY _runs TO {_sql_text(tmp)} (FORMAT parquet)")
+            os.replace(tmp, self.root / self.INDEX)
+        except (OSError, _duckdb().Error):
+            tmp.unlink(missing_ok=True)  # a read-only folder: no cache
 
     def _summarise(self, rows: list[dict[str, Any]]) -> None:
         """Fill each row's final and best evaluation (DuckDB over their evals files)."""
