@@ -15,7 +15,9 @@ between checkpoints.
 A worker or node lost mid-trial is retried by Tune (``max_failures``) and the retry
 resumes the run directory from its last sealed checkpoint, as on the plain Ray
 backend. Each trial's outcome is written beside its attempts in the storage (the
-driver reads it there: every node reaches the storage by construction).
+driver reads it there: every node reaches the storage by construction), through the
+store's file system API on a synced store; Tune's own experiment state then stays
+in the driver's scratch folder (no Tune checkpoint is ever written).
 """
 
 from __future__ import annotations
@@ -49,13 +51,17 @@ def _report_to_tune(row: dict[str, Any]) -> bool:
 
 def _tune_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
     """A Tune function trainable: one sweep trial, its outcome written to storage."""
+    from robolabor.experiments.storage import resolve_storage
     from robolabor.experiments.sweep_runner import ATTEMPTS, run_trial
 
     job = jobs[config["trial"]]
     outcome = run_trial(**job, on_eval=_report_to_tune)
-    folder = Path(job["storage"]) / ATTEMPTS / job["trial"]["name"]
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / OUTCOME, json.dumps(outcome, default=float))
+    root, rel = resolve_storage(job["storage"]), f"{ATTEMPTS}/{job['trial']['name']}/{OUTCOME}"
+    if isinstance(root, Path):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(root / rel, json.dumps(outcome, default=float))
+    else:
+        root.write_text(rel, json.dumps(outcome, default=float))
 
 
 def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,12 +74,15 @@ def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[s
             "grace_period": min(grace, max_t), "reduction_factor": early["reduction_factor"]}
 
 
-def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root: Path,
+def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root,
                             address: str | None = None, workers: int | None = None,
                             max_retries: int = 3) -> list[dict[str, Any]]:
-    """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order."""
+    """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order.
+    ``root``: the storage's path, or its synced store."""
     from robolabor.experiments.sweep_runner import ATTEMPTS
 
+    synced = not isinstance(root, Path)
+    tune_dir = root.scratch(".tune") if synced else (root / ".tune").resolve()
     backend = RayBackend(address=address, workers=workers, max_retries=max_retries)
     try:
         from ray import tune
@@ -81,7 +90,10 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
 
         by_name = {job["trial"]["name"]: job for job in jobs}
         for name in by_name:  # an outcome left by an earlier run of the spec is not this one's
-            (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
+            if synced:
+                root.delete(f"{ATTEMPTS}/{name}/{OUTCOME}")
+            else:
+                (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
         scheduler = ASHAScheduler(**asha_settings(early, [j["trial"] for j in jobs]))
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, jobs=by_name),
                                         {"cpu": 1})
@@ -90,7 +102,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
             tune_config=tune.TuneConfig(scheduler=scheduler,
                                         max_concurrent_trials=workers or None),
             run_config=tune.RunConfig(
-                name="tune", storage_path=str((root / ".tune").resolve()), verbose=0,
+                name="tune", storage_path=str(tune_dir), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=max_retries)))
         grid = tuner.fit()
         errors = {r.config["trial"]: r.error for r in grid if r.error is not None}
@@ -98,9 +110,11 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
         backend.close()
     outcomes = []
     for name, job in by_name.items():
-        path = root / ATTEMPTS / name / OUTCOME
-        if path.is_file():
-            outcomes.append(json.loads(path.read_text()))
+        rel = f"{ATTEMPTS}/{name}/{OUTCOME}"
+        text = root.read_text(rel) if synced else (
+            (root / rel).read_text() if (root / rel).is_file() else None)
+        if text is not None:
+            outcomes.append(json.loads(text))
             continue
         error = errors.get(name)
         outcomes.append({"trial": name, "seed": job["trial"]["seed"],
