@@ -17,14 +17,18 @@ store holds the run's copy:
     hook, and when the trial ends): the tables, config.yaml and optimum.json
     first; then each new checkpoint's files with its MANIFEST.json last (an old
     manifest of the same name is deleted before its files are replaced); then
-    meta.json; then the checkpoints the scratch copy pruned are deleted, manifest
-    first. A kill at any moment therefore leaves a store whose meta.json names a
-    checkpoint that is complete, tables holding at least the rows it recorded, and
-    at most an unsealed (manifest-less) or half-deleted checkpoint, which a pull
-    skips: the store always resumes from its newest complete checkpoint. On an
-    object store each object is replaced whole; ``sync+file://`` writes a file in
-    place, so there a kill inside one write can tear that one file (a torn
-    checkpoint file fails its sha256 and is skipped like any damaged one).
+    meta.json; then the stored checkpoints a prune would remove (all but the
+    ``keep_checkpoints`` newest complete ones) are deleted, manifest first. A kill
+    between two objects therefore leaves a store whose meta.json names a complete
+    checkpoint, tables holding at least the rows it recorded, and at most one
+    unsealed (manifest-less) or half-deleted checkpoint, which a pull skips: the
+    store resumes from its newest complete checkpoint. An object store replaces
+    an object whole, so that holds for a kill at any moment there. ``sync+file://``
+    writes a file in place: a kill inside one write can tear that file, which for
+    a checkpoint file fails its sha256 (skipped like any damaged checkpoint) but
+    for meta.json or a table stops the trial with an error until that file is
+    restored (use ``sync+file://`` where a kill mid-write is not expected, or a
+    real object store).
   * coordination without renames: the driver's marker, the trial's lease (one
     object rewritten every beat; the same takeover and fencing as on a disk),
     one attempt record per attempt under a unique name (UTC time and a random
@@ -289,10 +293,24 @@ class SyncedStore:
             kill_point("push")
         self.upload(run / "meta.json", f"{name}/meta.json")
         kill_point("push")
-        for ckpt in sorted(stored - set(local)):
+        for ckpt in self._pruned(name, stored, local, run):
             self.delete(f"{name}/checkpoints/{ckpt}/MANIFEST.json")
             kill_point("push")
             self.delete_dir(f"{name}/checkpoints/{ckpt}")
+
+    def _pruned(self, name: str, stored: set[str], local: list[str], run: Path) -> list[str]:
+        """The stored checkpoints ``RunDir.prune`` would delete: all but the
+        ``keep_checkpoints`` newest complete ones. The local ones are complete; a
+        stored one newer than the oldest local one is not local only because the pull
+        skipped it (damaged) or the run superseded it; an older one counts as complete
+        while its manifest is there (the pull verifies before use)."""
+        keep = json.loads((run / "meta.json").read_text())["config"]["train"][
+            "keep_checkpoints"]
+        oldest = min(local, default="")
+        older = sorted((c for c in stored - set(local) if c < oldest), reverse=True)
+        complete = [*sorted(local, reverse=True),
+                    *(c for c in older if self.exists(f"{name}/checkpoints/{c}/MANIFEST.json"))]
+        return sorted(stored - set(complete[:keep]))
 
     # ----- listing -------------------------------------------------------------------
     def find_runs(self, rel: str = "") -> list[str]:
