@@ -212,10 +212,12 @@ def test_killed_on_one_node_resumes_on_another_from_the_store(tmp_path, referenc
 
 
 @pytest.mark.parametrize("point, stored, resumed_from", [
+    # (objects: step 0: 2 tables, config, optimum, 3 files, manifest, meta; then each
+    # checkpoint: the 2 tables, 3 files, manifest, meta: unchanged files are not resent)
     # inside the step-240 push: agent.pt and replay.npz up, state.json and the manifest not
-    ("push@15", ["step-000000000", "step-000000240"], "step-000000000"),
-    # at the end: step-0's manifest deleted (pruned), its files not yet
-    ("push@28", ["step-000000000", "step-000000240", "step-000000480"], "step-000000480"),
+    ("push@13", ["step-000000000", "step-000000240"], "step-000000000"),
+    # at step 480: step-0's manifest deleted (pruned), its files not yet
+    ("push@24", ["step-000000000", "step-000000240", "step-000000480"], "step-000000480"),
 ])
 def test_a_kill_during_a_push_leaves_the_store_resumable(tmp_path, reference, point, stored,
                                                          resumed_from):
@@ -226,7 +228,7 @@ def test_a_kill_during_a_push_leaves_the_store_resumable(tmp_path, reference, po
     assert rc == -9
     first = store / reference["names"][0]
     assert checkpoints(first) == stored
-    assert not (first / "checkpoints" / stored[0 if point == "push@28" else -1]
+    assert not (first / "checkpoints" / stored[0 if point == "push@24" else -1]
                 / "MANIFEST.json").exists()  # the half-written or half-deleted one
     rc, out, err = sweep_cli(spec, sync_uri(store), {SCRATCH_ENV: str(tmp_path / "node-b")})
     assert rc == 0, err[-3000:]
@@ -235,3 +237,39 @@ def test_a_kill_during_a_push_leaves_the_store_resumable(tmp_path, reference, po
     assert trials[0]["resumed_from"] == resumed_from
     assert tables(store, reference["names"]) == reference["tables"]
     assert checkpoints(first) == checkpoints(reference["root"] / reference["names"][0])
+
+
+def test_asha_on_a_store_keeps_its_outcomes_and_decisions_there(tmp_path):
+    """test_sweep's ASHA sweep, on a store: the outcome files and the stopped run's
+    checkpoint are objects in the store, and a re-run skips both trials."""
+    pytest.importorskip("ray")
+    from test_sweep import TINY_SET
+
+    spec = write_spec(tmp_path, grid={"sac.lr_actor": [1.0, 0.1]},
+                      set={**TINY_SET, "train.eval_every": 120, "sac.init_alpha": 10.0},
+                      early_stopping={"grace_period": 240, "reduction_factor": 2})
+    store, env = tmp_path / "store", {SCRATCH_ENV: str(tmp_path / "node")}
+    args = ("--backend", "ray", "--workers", "1")
+    rc, out, err = sweep_cli(spec, sync_uri(store), env, args=args)
+    assert rc == 0, err[-3000:]
+    summary = json.loads(out)
+    assert summary["statuses"] == {"finished": 1, "stopped": 1}
+    first, second = summary["trials"]
+    assert (store / ".sweep-attempts" / first["trial"] / "outcome.json").is_file()
+    # the stopped trial's outcome is its file, or (Tune ended its actor first) read back
+    # from its run's records in the store: the same row either way
+    from robolabor.experiments.sweep_tune import recovered_outcome
+
+    (store / ".sweep-attempts" / second["trial"] / "outcome.json").unlink(missing_ok=True)
+    trial = {"name": second["trial"], **{k: second[k] for k in ("seed", "point",
+                                                                "config_hash")}}
+    recovered = recovered_outcome(resolve_storage(sync_uri(store)), trial)
+    assert {k: v for k, v in recovered.items() if k != "recovered"} == {
+        k: v for k, v in second.items() if k not in ("attempts", "nodes", "recovered")}
+    run = store / second["trial"]
+    assert checkpoints(run)[-1] == "step-000000240"
+    assert json.loads((run / "meta.json").read_text())["status"] == "stopped"
+    assert not (store / ".tune").exists()  # Tune's own state stays on the driver
+    rc, out, err = sweep_cli(spec, sync_uri(store), env, args=args)
+    assert rc == 0, err[-3000:]
+    assert [t["action"] for t in json.loads(out)["trials"]] == ["skipped", "skipped"]

@@ -397,8 +397,8 @@ def _run_trial(trial: dict[str, Any], root, path: Path, token: str,
             check_storage(root, token, node)
             lease.path.parent.mkdir(parents=True, exist_ok=True)
         lease.acquire()
-        if synced:
-            root.pull_records(trial["name"], path)
+        if synced and not root.pull_records(trial["name"], path):
+            root.delete_dir(trial["name"])  # a start killed before its first push ended
         state = trial_state(path)
         _record_attempt(root, trial["name"], {"node": node, "pid": os.getpid(),
                                               "host": socket.gethostname(), "state": state,
@@ -413,8 +413,10 @@ def _run_trial(trial: dict[str, Any], root, path: Path, token: str,
             if state == "unfinished":
                 root.pull_checkpoint(trial["name"], path)
 
+            pushed: dict[str, str] = {}  # what this attempt sent (unchanged: not resent)
+
             def push(run: RunDir, _ckpt: Path | None = None) -> None:
-                root.push(trial["name"], run.path)
+                root.push(trial["name"], run.path, pushed)
         if state == "new":
             start_run(config_from_dict(trial["config"]), path, on_eval=on_eval,
                       on_checkpoint=push)

@@ -74,6 +74,35 @@ def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[s
             "grace_period": min(grace, max_t), "reduction_factor": early["reduction_factor"]}
 
 
+def recovered_outcome(root, trial: dict[str, Any]) -> dict[str, Any] | None:
+    """The outcome of a trial whose thread was cut short after its run was recorded:
+    Tune terminates a stopped trial's actor as soon as the stop is delivered, which
+    can fall between the run's last write and the outcome file. Read from the run's
+    records in the storage, only when they say stopped or finished; else None."""
+    from robolabor.errors import UserError
+    from robolabor.experiments.sweep_runner import attempt_records, trial_result
+
+    name, synced = trial["name"], not isinstance(root, Path)
+    path = root.scratch(name) if synced else root / name
+    try:
+        if synced and not root.pull_records(name, path):
+            return None
+        result = trial_result(path)
+    except UserError:
+        return None
+    finally:
+        if synced:
+            root.clear_scratch(name)
+    attempts = attempt_records(root, name)
+    if result["status"] not in ("stopped", "finished") or not attempts:
+        return None
+    action = {"new": "started", "unfinished": "resumed"}.get(attempts[-1].get("state"),
+                                                              "skipped")
+    return {"trial": name, "seed": trial["seed"], "point": trial["point"],
+            "config_hash": trial["config_hash"], "node": attempts[-1].get("node"),
+            "action": action, "recovered": True} | result
+
+
 def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root,
                             address: str | None = None, workers: int | None = None,
                             max_retries: int = 3) -> list[dict[str, Any]]:
@@ -117,6 +146,10 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
             outcomes.append(json.loads(text))
             continue
         error = errors.get(name)
+        recovered = None if error is not None else recovered_outcome(root, job["trial"])
+        if recovered is not None:
+            outcomes.append(recovered)
+            continue
         outcomes.append({"trial": name, "seed": job["trial"]["seed"],
                          "point": job["trial"]["point"],
                          "config_hash": job["trial"]["config_hash"], "action": "failed",

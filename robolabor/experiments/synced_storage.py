@@ -236,12 +236,11 @@ class SyncedStore:
             shutil.rmtree(folder, ignore_errors=True)
 
     def pull_records(self, name: str, dest: Path) -> bool:
-        """A fresh scratch copy of the trial's record files; False (and the store's
-        leftovers of a start killed before its first push completed cleared) when the
-        store holds no run of that name."""
+        """A fresh scratch copy of the trial's record files; False when the store holds
+        no run of that name (no meta.json: at most the leftovers of a start killed
+        before its first push completed)."""
         self.clear_scratch(name)
         if self.read_bytes(f"{name}/meta.json") is None:
-            self.delete_dir(name)
             return False
         for file in RECORD_FILES:
             self.download(f"{name}/{file}", dest / file)
@@ -270,33 +269,48 @@ class SyncedStore:
             return ckpt
         return None
 
-    def push(self, name: str, run: Path) -> None:
+    def push(self, name: str, run: Path, pushed: dict[str, str] | None = None) -> None:
         """Bring the store's copy of the trial up to the scratch run directory ``run``,
-        in the order the module docstring gives (each object counts at the test
-        hook's ``push`` point)."""
+        in the order the module docstring gives (each object written or deleted counts
+        at the test hook's ``push`` point). ``pushed`` (one dict per attempt) remembers
+        what this attempt already wrote, so a file that did not change is not sent
+        again: after an early stop, only meta.json is."""
+        pushed = {} if pushed is None else pushed
+
+        def send(local: Path, rel: str) -> None:
+            digest = hashlib.sha256(local.read_bytes()).hexdigest()
+            if pushed.get(rel) != digest:
+                self.upload(local, rel)
+                pushed[rel] = digest
+                kill_point("push")
+
         for file in BEFORE_CHECKPOINTS:
             if (run / file).is_file():
-                self.upload(run / file, f"{name}/{file}")
-                kill_point("push")
+                send(run / file, f"{name}/{file}")
         stored = set(self.stored_checkpoints(name))
         local = sorted(p.name for p in (run / "checkpoints").glob("step-*") if p.is_dir())
         for ckpt in local:
-            rel, manifest = f"{name}/checkpoints/{ckpt}", run / "checkpoints" / ckpt
-            sealed = (manifest / "MANIFEST.json").read_bytes()
-            if ckpt in stored and self.read_bytes(f"{rel}/MANIFEST.json") == sealed:
-                continue  # pushed already
+            rel, folder = f"{name}/checkpoints/{ckpt}", run / "checkpoints" / ckpt
+            sealed = (folder / "MANIFEST.json").read_bytes()
+            known = pushed.get(f"{rel}/MANIFEST.json")
+            if known is None and ckpt in stored:  # (the checkpoint this attempt pulled)
+                known = self.read_text(f"{rel}/MANIFEST.json")
+            if known == sealed.decode():
+                pushed[f"{rel}/MANIFEST.json"] = known
+                continue
             self.delete(f"{rel}/MANIFEST.json")  # unsealed while its files change
             for file in CHECKPOINT_FILES:
-                self.upload(manifest / file, f"{rel}/{file}")
+                self.upload(folder / file, f"{rel}/{file}")
                 kill_point("push")
             self.write_bytes(f"{rel}/MANIFEST.json", sealed)
+            pushed[f"{rel}/MANIFEST.json"] = sealed.decode()
             kill_point("push")
-        self.upload(run / "meta.json", f"{name}/meta.json")
-        kill_point("push")
+        send(run / "meta.json", f"{name}/meta.json")
         for ckpt in self._pruned(name, stored, local, run):
             self.delete(f"{name}/checkpoints/{ckpt}/MANIFEST.json")
             kill_point("push")
             self.delete_dir(f"{name}/checkpoints/{ckpt}")
+            pushed.pop(f"{name}/checkpoints/{ckpt}/MANIFEST.json", None)
 
     def _pruned(self, name: str, stored: set[str], local: list[str], run: Path) -> list[str]:
         """The stored checkpoints ``RunDir.prune`` would delete: all but the
