@@ -273,3 +273,40 @@ def test_asha_on_a_store_keeps_its_outcomes_and_decisions_there(tmp_path):
     rc, out, err = sweep_cli(spec, sync_uri(store), env, args=args)
     assert rc == 0, err[-3000:]
     assert [t["action"] for t in json.loads(out)["trials"]] == ["skipped", "skipped"]
+
+
+def test_a_store_on_the_loopback_cluster_survives_losing_the_worker(tmp_path):
+    """test_ray_cluster's drill on a store, each node with its own scratch folder: the
+    trial lost with the worker node resumes on the head from the store's checkpoint."""
+    pytest.importorskip("ray")
+    pytest.importorskip("duckdb")
+    from test_ray_cluster import SPEC
+
+    from robolabor.experiments.loopback_cluster import (
+        HEAD_IP,
+        WORKER_IP,
+        LoopbackCluster,
+        comparable_tables,
+        sweep_command,
+        sweep_losing_the_worker,
+    )
+
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC.format(base=ROOT / "configs" / "shift_state.yaml"))
+    store, local = tmp_path / "store", tmp_path / "local"
+    scratch = {ip: {SCRATCH_ENV: str(tmp_path / f"scratch-{ip}")} for ip in (HEAD_IP, WORKER_IP)}
+    with LoopbackCluster(ROOT, node_env=scratch) as cluster:
+        _, worker_node = cluster.raylet(WORKER_IP)
+        summary, killed, _ = sweep_losing_the_worker(cluster, spec, store, uri=sync_uri(store))
+    trials = {t["trial"]: t for t in summary["trials"]}
+    assert len(trials) == 4 and all(t["status"] == "finished" for t in trials.values())
+    lost = trials[killed]
+    assert lost["action"] == "resumed" and worker_node in lost["nodes"]
+    assert len(lost["nodes"]) == 2 and lost["resumed_from"] not in (None, "step-000000000")
+    assert not list(store.glob(".sweep-attempts/*/lease.json"))
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    base = subprocess.run(sweep_command(spec, local), env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert base.returncode == 0, base.stderr[-3000:]
+    assert comparable_tables(store) == comparable_tables(local)
