@@ -306,7 +306,9 @@ class SyncedStore:
             pushed[f"{rel}/MANIFEST.json"] = sealed.decode()
             kill_point("push")
         send(run / "meta.json", f"{name}/meta.json")
-        for ckpt in self._pruned(name, stored, local, run):
+        # (a scratch copy without a checkpoint, a resume that found none usable: the
+        # store's are left for a person to look at, never pruned against nothing)
+        for ckpt in self._pruned(name, stored, local, run) if local else []:
             self.delete(f"{name}/checkpoints/{ckpt}/MANIFEST.json")
             kill_point("push")
             self.delete_dir(f"{name}/checkpoints/{ckpt}")
