@@ -31,8 +31,11 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
 
 def _cli(*args: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "robolabor.cli", *args], check=True,
+    out = subprocess.run([sys.executable, "-m", "robolabor.cli", *args],
                          capture_output=True, text=True, env=ENV)
+    if out.returncode != 0:
+        raise SystemExit(f"robolabor {' '.join(args[:2])} failed ({out.returncode}):\n"
+                         f"{out.stderr[-4000:]}")
     return out.stdout
 
 

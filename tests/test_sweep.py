@@ -378,11 +378,27 @@ def test_a_run_stopped_at_an_evaluation_is_checkpointed_there_and_resumes_exactl
                 == _without_wall(read_table(tmp_path / "whole" / f"{table}.parquet")))
 
 
-def test_early_stopping_needs_the_ray_backend(tmp_path, capsys):
+def test_early_stopping_needs_the_ray_backend_and_a_grace_past_the_warmup(tmp_path, capsys):
     spec = write_spec(tmp_path, early_stopping={"grace_period": 240})
     assert main(["sweep", str(spec), "--storage", str(tmp_path / "s")]) == 1
     assert "use --backend ray" in capsys.readouterr().err
+    spec = write_spec(tmp_path, early_stopping={"grace_period": 120})  # = learning_starts
+    assert main(["sweep", str(spec), "--backend", "ray", "--storage", str(tmp_path / "s")]) == 1
+    assert "falls within the uniform warm-up (sac.learning_starts 120)" in (
+        capsys.readouterr().err)
     assert not (tmp_path / "s").exists()
+
+
+def test_asha_defaults_put_the_first_rung_two_evaluations_past_the_warmup(tmp_path):
+    from robolabor.experiments.sweep_runner import expand_trials, load_spec
+    from robolabor.experiments.sweep_tune import asha_settings
+
+    spec = load_spec(write_spec(tmp_path, early_stopping={}))
+    settings = asha_settings(spec["early_stopping"], expand_trials(spec))
+    assert settings == {"time_attr": "env_steps", "metric": "pct_of_frontier", "mode": "max",
+                        "max_t": 480, "grace_period": 480, "reduction_factor": 3}
+    spec["set"]["train.eval_every"] = 60  # 120 + 2 x 60
+    assert asha_settings(spec["early_stopping"], expand_trials(spec))["grace_period"] == 240
 
 
 def test_asha_stops_the_worse_trial_at_its_first_rung_and_a_rerun_keeps_that(tmp_path):

@@ -258,14 +258,20 @@ def test_asha_on_a_store_keeps_its_outcomes_and_decisions_there(tmp_path):
     assert (store / ".sweep-attempts" / first["trial"] / "outcome.json").is_file()
     # the stopped trial's outcome is its file, or (Tune ended its actor first) read back
     # from its run's records in the store: the same row either way
-    from robolabor.experiments.sweep_tune import recovered_outcome
+    from robolabor.experiments.sweep_tune import _outcome
 
     (store / ".sweep-attempts" / second["trial"] / "outcome.json").unlink(missing_ok=True)
-    trial = {"name": second["trial"], **{k: second[k] for k in ("seed", "point",
-                                                                "config_hash")}}
-    recovered = recovered_outcome(resolve_storage(sync_uri(store)), trial)
-    assert {k: v for k, v in recovered.items() if k != "recovered"} == {
-        k: v for k, v in second.items() if k not in ("attempts", "nodes", "recovered")}
+    trial = {k: second[k] for k in ("seed", "point", "config_hash")}
+    rebuilt = _outcome(resolve_storage(sync_uri(store)), second["trial"], trial, None)
+    assert rebuilt == {k: v for k, v in second.items() if k not in ("attempts", "nodes",
+                                                                     "node")}
+    # and if Tune ended it before even the stopped status was pushed: marked in the store
+    meta_path = store / second["trial"] / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "status": "running", "stopped": None}))
+    assert _outcome(resolve_storage(sync_uri(store)), second["trial"], trial,
+                    None)["status"] == "stopped"
+    assert json.loads(meta_path.read_text())["status"] == "stopped"
     run = store / second["trial"]
     assert checkpoints(run)[-1] == "step-000000240"
     assert json.loads((run / "meta.json").read_text())["status"] == "stopped"

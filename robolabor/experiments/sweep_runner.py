@@ -35,8 +35,9 @@ Spec (YAML)::
     storage: runs/sweep-lr_grid    # default runs/sweep-NAME; --storage overrides
     early_stopping:                # opt-in, --backend ray only: Ray Tune's ASHA on the
       scheduler: asha              #   pct_of_frontier of each evaluation
-      grace_period: 6000           # env steps before a trial can be stopped (default:
-      reduction_factor: 3          #   2 x train.eval_every); keeps the top 1/3 a rung
+      grace_period: 16000          # env steps before a trial can be stopped (default:
+      reduction_factor: 3          #   sac.learning_starts + 2 x train.eval_every);
+                                   #   each rung keeps the top 1/3
 
 A trial that early stopping ends is checkpointed at that evaluation and marked
 ``stopped`` (``sweep_tune``); a re-run of the spec keeps the decision (skips it), and
@@ -485,6 +486,10 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
     if early and backend != "ray":
         raise UserError(f"{spec['path']}: early_stopping runs Ray Tune's ASHA: use "
                         "--backend ray (without --address it starts a local Ray instance)")
+    if early:
+        from robolabor.experiments.sweep_tune import asha_settings
+
+        asha_settings(early, trials)  # its errors before anything is written
     synced = not isinstance(root, Path)
     token = root.prepare() if synced else prepare_storage(root)
     where = root.uri if synced else str(root)

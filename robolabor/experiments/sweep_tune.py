@@ -8,9 +8,10 @@ ASHA (asynchronous successive halving; Li et al. 2020) lets a trial past a rung 
 if it is in the top ``1/reduction_factor`` of the trials that reached that rung so
 far; rungs sit at ``grace_period · reduction_factor^k`` env steps up to the trials'
 ``total_steps``. When ASHA stops a trial, Tune raises ``SystemExit`` inside the
-report; the hook turns that into the trainer's stop request, so the run is
-checkpointed at that evaluation and marked ``stopped`` instead of being cut off
-between checkpoints.
+report; the hook turns that into the trainer's stop request. Every evaluation is
+checkpointed before it is reported, so a trial Tune ends at once (it may end the
+process right after that report) is sealed at the evaluation that stopped it; it is
+then marked ``stopped``, by the trial itself or, failing that, by the driver.
 
 A worker or node lost mid-trial is retried by Tune (``max_failures``) and the retry
 resumes the run directory from its last sealed checkpoint, as on the plain Ray
@@ -29,6 +30,7 @@ from typing import Any
 
 from robolabor.experiments.files import atomic_write_text
 from robolabor.experiments.sweep import RayBackend
+from robolabor.schema import ConfigError
 
 OUTCOME = "outcome.json"
 METRIC, TIME_ATTR = "pct_of_frontier", "env_steps"
@@ -66,41 +68,19 @@ def _tune_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None
 
 def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
     """ASHA's arguments for these trials: ``max_t`` their longest total_steps and, by
-    default, ``grace_period`` two evaluation intervals of the first trial."""
+    default, ``grace_period`` two evaluation intervals past the longest uniform warm-up
+    (a rung inside the warm-up would rank policies that have not learned yet, which
+    is refused when asked for)."""
     train = [t["config"]["train"] for t in trials]
+    warmup = max(int(t["config"]["sac"]["learning_starts"]) for t in trials)
     max_t = max(int(t["total_steps"]) for t in train)
-    grace = early["grace_period"] or 2 * int(train[0]["eval_every"])
+    grace = early["grace_period"] or warmup + 2 * int(train[0]["eval_every"])
+    if grace <= warmup:
+        raise ConfigError(f"early_stopping.grace_period: {grace} env steps falls within the "
+                          f"uniform warm-up (sac.learning_starts {warmup}): the first rung "
+                          "would rank policies that have not learned yet")
     return {"time_attr": TIME_ATTR, "metric": METRIC, "mode": "max", "max_t": max_t,
             "grace_period": min(grace, max_t), "reduction_factor": early["reduction_factor"]}
-
-
-def recovered_outcome(root, trial: dict[str, Any]) -> dict[str, Any] | None:
-    """The outcome of a trial whose thread was cut short after its run was recorded:
-    Tune terminates a stopped trial's actor as soon as the stop is delivered, which
-    can fall between the run's last write and the outcome file. Read from the run's
-    records in the storage, only when they say stopped or finished; else None."""
-    from robolabor.errors import UserError
-    from robolabor.experiments.sweep_runner import attempt_records, trial_result
-
-    name, synced = trial["name"], not isinstance(root, Path)
-    path = root.scratch(name) if synced else root / name
-    try:
-        if synced and not root.pull_records(name, path):
-            return None
-        result = trial_result(path)
-    except UserError:
-        return None
-    finally:
-        if synced:
-            root.clear_scratch(name)
-    attempts = attempt_records(root, name)
-    if result["status"] not in ("stopped", "finished") or not attempts:
-        return None
-    action = {"new": "started", "unfinished": "resumed"}.get(attempts[-1].get("state"),
-                                                              "skipped")
-    return {"trial": name, "seed": trial["seed"], "point": trial["point"],
-            "config_hash": trial["config_hash"], "node": attempts[-1].get("node"),
-            "action": action, "recovered": True} | result
 
 
 def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root,
@@ -110,6 +90,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
     ``root``: the storage's path, or its synced store."""
     from robolabor.experiments.sweep_runner import ATTEMPTS
 
+    settings = asha_settings(early, [j["trial"] for j in jobs])  # checked before Ray starts
     synced = not isinstance(root, Path)
     tune_dir = root.scratch(".tune") if synced else (root / ".tune").resolve()
     backend = RayBackend(address=address, workers=workers, max_retries=max_retries)
@@ -123,7 +104,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
                 root.delete(f"{ATTEMPTS}/{name}/{OUTCOME}")
             else:
                 (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
-        scheduler = ASHAScheduler(**asha_settings(early, [j["trial"] for j in jobs]))
+        scheduler = ASHAScheduler(**settings)
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, jobs=by_name),
                                         {"cpu": 1})
         tuner = tune.Tuner(
@@ -137,22 +118,53 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
         errors = {r.config["trial"]: r.error for r in grid if r.error is not None}
     finally:
         backend.close()
-    outcomes = []
-    for name, job in by_name.items():
-        rel = f"{ATTEMPTS}/{name}/{OUTCOME}"
-        text = root.read_text(rel) if synced else (
-            (root / rel).read_text() if (root / rel).is_file() else None)
-        if text is not None:
-            outcomes.append(json.loads(text))
-            continue
-        error = errors.get(name)
-        recovered = None if error is not None else recovered_outcome(root, job["trial"])
-        if recovered is not None:
-            outcomes.append(recovered)
-            continue
-        outcomes.append({"trial": name, "seed": job["trial"]["seed"],
-                         "point": job["trial"]["point"],
-                         "config_hash": job["trial"]["config_hash"], "action": "failed",
-                         "status": "failed",
-                         "error": " ".join(str(error or "no outcome written").split())[:300]})
-    return outcomes
+    return [_outcome(root, name, job["trial"], errors.get(name)) for name, job in by_name.items()]
+
+
+def _outcome(root, name: str, trial: dict[str, Any], error: Any) -> dict[str, Any]:
+    """A trial's outcome: as its worker wrote it, else rebuilt from its run directory
+    (on a synced store: from a scratch copy of its record files, the status written
+    back to the store's meta.json).
+
+    Tune may end a stopped trial's process right after the report that stopped it,
+    before the worker records anything: the run is then sealed at that evaluation
+    (the trainer checkpoints before it reports) but still marked running, and is
+    marked ``stopped`` here. A trial Tune reports as failed stays failed."""
+    from robolabor.experiments.sweep_runner import ATTEMPTS
+
+    synced = not isinstance(root, Path)
+    written = (root.read_text(f"{ATTEMPTS}/{name}/{OUTCOME}") if synced else
+               (root / ATTEMPTS / name / OUTCOME).read_text()
+               if (root / ATTEMPTS / name / OUTCOME).is_file() else None)
+    if written is not None:
+        return json.loads(written)
+    out = {"trial": name, "seed": trial["seed"], "point": trial["point"],
+           "config_hash": trial["config_hash"]}
+    if not synced:
+        return _rebuilt(root, root / name, name, out, error)
+    try:
+        found = error is None and root.pull_records(name, root.scratch(name))
+        return _rebuilt(root, root.scratch(name) if found else None, name, out, error)
+    finally:
+        root.clear_scratch(name)
+
+
+def _rebuilt(root, run: Path | None, name: str, out: dict[str, Any],
+             error: Any) -> dict[str, Any]:
+    from robolabor.experiments.runs import RunDir
+    from robolabor.experiments.sweep_runner import attempt_records, trial_result
+
+    if error is not None or run is None or not (run / "meta.json").is_file():
+        reason = " ".join(str(error or "the trial left no run directory").split())[:300]
+        return out | {"action": "failed", "status": "failed", "error": reason}
+    meta = RunDir.open(run).read_meta()
+    if meta.get("status") == "running":
+        total = meta["config"]["train"]["total_steps"] if "config" in meta else "?"
+        RunDir.open(run).update_meta(status="stopped", failure=None, stopped=(
+            f"stopped early at env step {meta.get('env_steps')} of {total}"))
+        if not isinstance(root, Path):  # the store's record, not only the scratch copy
+            root.upload(run / "meta.json", f"{name}/meta.json")
+    attempts = attempt_records(root, name)
+    state = attempts[-1]["state"] if attempts else "new"
+    action = {"new": "started", "unfinished": "resumed"}.get(state, "skipped")
+    return out | {"action": action} | trial_result(run)

@@ -135,11 +135,11 @@ class Trainer:
                  on_eval: Callable[[dict[str, Any]], bool] | None = None,
                  on_checkpoint: Callable[[RunDir, Path], None] | None = None) -> None:
         self.cfg, self.run_dir = cfg, run
-        # called with each evaluation's row once it is written (and checkpointed, if
-        # one was due); True stops the run there (a sweep's early stopping)
+        # called with each evaluation's row once it is written and checkpointed (at
+        # every evaluation, then); True stops the run there (a sweep's early stopping)
         self.on_eval, self.stop_requested = on_eval, False
-        # called with the run and each sealed checkpoint once meta.json names it (a
-        # synced store's push)
+        # called with the run and each sealed checkpoint once meta.json names it, and
+        # once more when the run is marked finished (a synced store's push)
         self.on_checkpoint = on_checkpoint
         torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
@@ -321,13 +321,15 @@ class Trainer:
             return self._stop_early()
         if not self.eval_rows or self.eval_rows[-1]["step"] != self.step:
             self._evaluate(writer)
-            if self.on_eval is not None:
-                self.on_eval(self.eval_rows[-1])  # the last: nothing left to stop
         while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
             self.next_eval += cfg.eval_every
-        self._checkpoint()
+        last = self._checkpoint()
         self.run_dir.update_meta(status="finished", env_steps=self.step,
                                  wall_seconds=self.eval_rows[-1]["wall_seconds"], failure=None)
+        if self.on_checkpoint is not None:  # the finished record too, before the report
+            self.on_checkpoint(self.run_dir, last)  # (which may end this process)
+        if self.on_eval is not None:  # the last, once the run is sealed: nothing to stop
+            self.on_eval(self.eval_rows[-1])
         return self.eval_rows[-1]
 
     def _end_episode(self, tally: EpisodeTally, writer, bar) -> None:
@@ -357,11 +359,14 @@ class Trainer:
         if evaluated:
             self._evaluate(writer)
             self.next_eval += self.cfg.train.eval_every
-        if self.step >= self.next_ckpt:
+        checkpointed = self.step >= self.next_ckpt
+        if checkpointed:
             # advanced first: the checkpoint must hold the schedule a resume continues
             self.next_ckpt += self.cfg.train.checkpoint_every
             self._checkpoint()
         if evaluated and self.on_eval is not None and self.step < self.cfg.train.total_steps:
+            if not checkpointed:  # sealed before it is reported: whoever acts on the
+                self._checkpoint()  # report (and may end this process) finds it resumable
             self.stop_requested = bool(self.on_eval(self.eval_rows[-1]))
 
     def _stop_early(self) -> dict[str, Any]:
