@@ -364,7 +364,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from robolabor.experiments.run_table import SHOWN, RunTable, format_rows
+    from robolabor.experiments.run_table import SHOWN, format_rows, table_for
 
     words = list(args.target)
     if words[:1] == ["query"]:
@@ -373,13 +373,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
                             'robolabor runs query "SELECT ..." [DIR]')
         if args.where:
             raise UserError("--where filters the runs listing; put it in the query's SQL")
-        table = RunTable(words[2] if len(words) == 3 else "runs")
+        table = table_for(words[2] if len(words) == 3 else "runs")
         rows = table.query(words[1])
         columns = list(rows[0]) if rows else []
     else:
         if len(words) > 1:
             raise UserError("runs takes one DIR (or: runs query \"SELECT ...\" [DIR])")
-        table = RunTable(words[0] if words else "runs")
+        table = table_for(words[0] if words else "runs")
         rows = table.runs(args.where)
         columns = [] if args.json else [*SHOWN, *table.varying_config_keys(rows)]
     if args.json:  # one row per line: the C encoder (indent= is pure Python), still valid JSON
@@ -522,7 +522,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--address", default=None,
                     help="Ray cluster to attach to (default: RAY_ADDRESS, else a local one)")
     sw.add_argument("--storage", default=None, metavar="URI",
-                    help="where the run directories go, shared by every node "
+                    help="where the run directories go, shared by every node: a path, or "
+                         "an object store (s3://, gs://, ...; sync+file:///PATH) "
                          "(default: the spec's storage, else runs/sweep-NAME)")
     sw.add_argument("--workers", type=int, default=None,
                     help="parallel trials: local processes (default 1), or the CPUs of a "
@@ -537,7 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
     ru = sub.add_parser("runs", help="list every run below DIR as one table (DuckDB), or "
                                      "`runs query SQL [DIR]` over runs/evaluations/episodes")
     ru.add_argument("target", nargs="*", metavar="DIR | query SQL [DIR]",
-                    help="folder holding run directories (default runs/)")
+                    help="folder holding run directories (default runs/), or a sweep's "
+                         "storage URI")
     ru.add_argument("--where", default=None, metavar="SQL",
                     help='filter, e.g. --where "status = \'finished\' AND seed >= 100"; '
                          'config keys are columns: "sac.actor_lr"')

@@ -133,8 +133,8 @@ def test_storage_uris(tmp_path):
     assert resolve_storage(str(tmp_path / "a")) == tmp_path / "a"
     assert resolve_storage(f"file://{tmp_path}/b") == tmp_path / "b"
     assert resolve_storage("rel/dir") == Path.cwd() / "rel" / "dir"
-    for uri in ("s3://bucket/runs", "gs://b/r", "hdfs://nn/runs"):
-        with pytest.raises(StorageError, match="is not supported.*mounted at the same path"):
+    for uri in ("ftp://bucket/runs", "nosuch://b/r"):  # (s3:// etc.: test_sweep_objstore)
+        with pytest.raises(StorageError, match="not a storage this installation can open"):
             resolve_storage(uri)
     with pytest.raises(StorageError, match="not host 'other'"):
         resolve_storage("file://other/runs")
@@ -260,8 +260,8 @@ def test_runs_on_a_folder_without_runs_and_bad_arguments(tmp_path, capsys):
     assert main(["runs", str(tmp_path / "missing")]) == 1
     assert "no such folder" in capsys.readouterr().err
     assert main(["runs", "a", "b"]) == 1
-    assert main(["sweep", str(write_spec(tmp_path)), "--storage", "s3://b/x"]) == 1
-    assert "not supported" in capsys.readouterr().err
+    assert main(["sweep", str(write_spec(tmp_path)), "--storage", "ftp://b/x"]) == 1
+    assert "not a storage" in capsys.readouterr().err
     assert main(["sweep", str(write_spec(tmp_path)), "--address", "h:1"]) == 1
     assert "--backend ray" in capsys.readouterr().err
 

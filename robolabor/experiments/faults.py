@@ -13,6 +13,8 @@ check that ``--resume`` still reproduces the uninterrupted run. Points:
   checkpoint:seal  all files and the manifest written, the folder not yet renamed
   prune            an old checkpoint renamed for deletion, not yet deleted
   extend           meta.json records a pending extension, config.yaml not yet rewritten
+  push             one more object written to (or deleted from) a synced store
+                   (synced_storage: N counts the objects of the process's pushes)
 
 Unset (always, outside the tests) it costs one dictionary lookup per call.
 """

@@ -45,7 +45,8 @@ def _cmdline(pid: int) -> list[str]:
 class LoopbackCluster:
     """``with LoopbackCluster(pythonpath) as c: ... c.address ... c.env``."""
 
-    def __init__(self, pythonpath: str | Path, cpus_per_node: int = 1) -> None:
+    def __init__(self, pythonpath: str | Path, cpus_per_node: int = 1,
+                 node_env: dict[str, dict[str, str]] | None = None) -> None:
         self.temp = Path(tempfile.mkdtemp(prefix="rl-ray-"))  # short: socket paths < 108
         self.port = _free_port(HEAD_IP)
         self.address = f"{HEAD_IP}:{self.port}"
@@ -54,10 +55,12 @@ class LoopbackCluster:
                         RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32),
                         RAY_USAGE_STATS_ENABLED="0")
         self.env.pop("RAY_ADDRESS", None)
+        self.node_env = node_env or {}  # per node IP: extra variables its workers see
 
-    def _ray(self, *args: str) -> None:
+    def _ray(self, *args: str, ip: str | None = None) -> None:
         ray = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
-        proc = subprocess.run([ray, *args], env=self.env, capture_output=True, text=True,
+        env = {**self.env, **self.node_env.get(ip or "", {})}
+        proc = subprocess.run([ray, *args], env=env, capture_output=True, text=True,
                               timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"ray {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
@@ -66,9 +69,10 @@ class LoopbackCluster:
         common = ["--num-cpus", str(self.cpus), "--disable-usage-stats",
                   "--object-store-memory", str(100 * 1024 * 1024)]
         self._ray("start", "--head", "--node-ip-address", HEAD_IP, "--port", str(self.port),
-                  "--include-dashboard", "false", "--temp-dir", str(self.temp), *common)
+                  "--include-dashboard", "false", "--temp-dir", str(self.temp), *common,
+                  ip=HEAD_IP)
         self._ray("start", "--address", self.address, "--node-ip-address", WORKER_IP,
-                  "--resources", '{"worker_node": 1}', *common)
+                  "--resources", '{"worker_node": 1}', *common, ip=WORKER_IP)
         return self
 
     def pids(self) -> list[int]:
@@ -140,14 +144,16 @@ def trial_on_node_with_checkpoint(storage: Path, node: str) -> str | None:
 
 
 def sweep_losing_the_worker(cluster: LoopbackCluster, spec: Path, storage: Path,
-                            timeout: float = 300.0) -> tuple[dict, str, float]:
+                            timeout: float = 300.0,
+                            uri: str | None = None) -> tuple[dict, str, float]:
     """Run ``spec`` on the cluster and kill the worker node's raylet once a trial on it
     has sealed a checkpoint past step 0. Returns (the sweep's JSON summary, the trial
-    that was running there, seconds into the sweep when the node was killed)."""
+    that was running there, seconds into the sweep when the node was killed).
+    ``uri``: the sweep's --storage when it names ``storage`` otherwise (sync+file://)."""
     _, worker_node = cluster.raylet(WORKER_IP)
     t0 = time.monotonic()
-    proc = subprocess.Popen(sweep_command(spec, storage, "--backend", "ray", "--address",
-                                          cluster.address),
+    proc = subprocess.Popen(sweep_command(spec, uri or storage, "--backend", "ray",
+                                          "--address", cluster.address),
                             env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:

@@ -18,6 +18,9 @@ names). Each run's meta.json and config.yaml are read once: the config from
 meta.json's JSON copy while config.yaml still has the bytes it was sealed with, else
 parsed from the YAML (libyaml when present). The runs rows are cached in an index
 that a run's changed files invalidate.
+
+A storage URI (``s3://...``, ``sync+file://...``) is listed from a local mirror of
+its runs' record files (``table_for``; ``synced_storage.mirror_records``).
 """
 
 from __future__ import annotations
@@ -316,6 +319,20 @@ class RunTable:
 
         return [k for k in self.config_keys if k != "train.seed"
                 and len({token(r.get(k)) for r in rows}) > 1]
+
+
+def table_for(target: str | Path) -> RunTable:
+    """The runs table of a folder, or of a storage URI: a synced store's record files
+    (never its checkpoints) are mirrored into a local folder first, so run_dir stays
+    the run's name relative to the store."""
+    if "://" not in str(target):
+        return RunTable(target)
+    from robolabor.experiments.storage import resolve_storage
+
+    root = resolve_storage(target)
+    if isinstance(root, Path):
+        return RunTable(root)
+    return RunTable(root.mirror_records(root.records_cache()))
 
 
 def format_rows(rows: list[dict[str, Any]], columns: list[str]) -> str:

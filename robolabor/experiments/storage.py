@@ -1,10 +1,23 @@
 """Where a sweep's run directories live: a storage root every node of a cluster reaches.
 
-A run directory is written with POSIX file operations (atomic renames, fsync, a
-sealed checkpoint renamed into place), so the storage is a path: a local folder for
-one machine, or a shared file system (NFS, a cluster file system, an object store
-mounted with FUSE) mounted at the same path on every node. Object-store URIs are
-refused with a message saying so, rather than written half-atomically.
+Two modes, chosen by the URI:
+
+  * a path (or ``file://`` URI): run directories are written in place with POSIX
+    file operations (atomic renames, fsync, a sealed checkpoint renamed into
+    place), so the path must be a local folder for one machine, or a shared file
+    system (NFS, a cluster file system) mounted at the same path on every node.
+  * any other scheme ``pyarrow.fs.FileSystem.from_uri`` resolves (``s3://``,
+    ``gs://``, ``abfs://``, ``hdfs://``), or ``sync+file:///abs/path``: a *synced*
+    store (``synced_storage``). Each trial trains in a node-local scratch copy of its
+    run directory and pushes it to the store after every sealed checkpoint, in an
+    order that keeps the store resumable, and nothing there is ever renamed.
+    ``sync+file://`` drives a local folder through exactly that code; it is what
+    the tests use, and it suits a mount that lacks atomic rename (a FUSE bucket).
+
+Credentials and region come from the URI's query or the usual environment of
+each file system (pyarrow's rules: ``s3://bucket/runs?region=eu-west-1``; without a
+region, resolving an s3:// URI asks the bucket for it over the network). Any
+other scheme, or a URI pyarrow refuses, is a one-line ``StorageError``.
 
 The driver writes a marker named by a fresh token into the root before any trial
 starts; a trial checks it before it writes, so a node that does not see the shared
@@ -31,9 +44,10 @@ class StorageError(UserError, RuntimeError):
     """The storage URI is not supported, or a node cannot reach it."""
 
 
-def resolve_storage(uri: str | Path) -> Path:
-    """The absolute local path behind a storage URI (``/mnt/nfs/runs``, ``runs/x``,
-    ``file:///mnt/nfs/runs``); any other scheme is a ``StorageError``."""
+def resolve_storage(uri: str | Path):
+    """The absolute local path behind a path URI (``/mnt/nfs/runs``, ``runs/x``,
+    ``file:///mnt/nfs/runs``), else the ``SyncedStore`` of an object-store URI (or
+    ``sync+file://``); a URI neither resolves is a ``StorageError``."""
     text = str(uri)
     parsed = urlparse(text)
     if parsed.scheme in ("", "file") or len(parsed.scheme) == 1:  # len 1: a drive letter
@@ -43,10 +57,9 @@ def resolve_storage(uri: str | Path) -> Path:
                                    f"host (file:///path), not host {parsed.netloc!r}")
             text = parsed.path
         return Path(text).expanduser().absolute()
-    raise StorageError(
-        f"--storage {text}: scheme {parsed.scheme!r} is not supported: run directories "
-        f"are sealed with atomic renames and fsync, which {parsed.scheme}:// stores do not "
-        f"offer; use {SUPPORTED}, mounted at the same path on every node")
+    from robolabor.experiments.synced_storage import SyncedStore
+
+    return SyncedStore.from_uri(text)
 
 
 def prepare_storage(root: Path) -> str:

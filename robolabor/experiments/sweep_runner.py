@@ -13,6 +13,9 @@ same on every re-run). A trial job therefore needs no memory of earlier attempts
 
 which is what makes the Ray backend's retries (a worker or node that dies mid-trial)
 and a re-run of the same spec both land on the result of an uninterrupted sweep.
+On a synced store (an object store URI, ``storage``) the same decision is taken from
+a node-local copy of the run directory pulled from the store first, and the trial's
+checkpoints are pushed back as they are sealed (``synced_storage``).
 
 Spec (YAML)::
 
@@ -258,7 +261,9 @@ def _node() -> str:
     return socket.gethostname()
 
 
-def _record_attempt(root: Path, name: str, fields: dict[str, Any]) -> Path:
+def _record_attempt(root, name: str, fields: dict[str, Any]) -> Path | str:
+    if not isinstance(root, Path):  # a synced store: a unique name, no exclusive create
+        return root.record_attempt(name, fields)
     folder = root / ATTEMPTS / name
     folder.mkdir(parents=True, exist_ok=True)
     for n in itertools.count():
@@ -315,10 +320,35 @@ class Lease:
                 os._exit(3)  # fenced: another attempt owns the trial now
             self._write()
 
+    def _remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
     def release(self) -> None:
         self._stop.set()
         if (self._read() or {}).get("token") == self.holder["token"]:
-            self.path.unlink(missing_ok=True)
+            self._remove()
+
+
+class StoreLease(Lease):
+    """The lease as one object in a synced store, rewritten in place every beat (a
+    store has no rename); takeover and fencing as on a disk."""
+
+    def __init__(self, store, name: str, holder: dict[str, Any]) -> None:
+        super().__init__(Path(ATTEMPTS) / name, holder)
+        self.store, self.rel = store, f"{ATTEMPTS}/{name}/lease.json"
+        self.path = f"{store.uri}/{self.rel}"  # named in messages only
+
+    def _read(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self.store.read_text(self.rel) or "null")
+        except (UserError, ValueError):
+            return None
+
+    def _write(self) -> None:
+        self.store.write_text(self.rel, json.dumps({**self.holder, "beat": time.time()}))
+
+    def _remove(self) -> None:
+        self.store.delete(self.rel)
 
 
 def trial_state(path: Path) -> str:
@@ -341,18 +371,35 @@ def run_trial(trial: dict[str, Any], storage: str, token: str,
     expected failure (a non-finite loss, a tampered run) is returned, not raised, so
     the other trials go on. ``on_eval`` is the trainer's evaluation hook (early
     stopping). Top-level: it is what the backends pickle."""
+    root = resolve_storage(storage)
+    if isinstance(root, Path):
+        return _run_trial(trial, root, root / trial["name"], token, on_eval)
+    try:  # a synced store: the run trains in a scratch copy, pushed as it goes
+        return _run_trial(trial, root, root.scratch(trial["name"]), token, on_eval)
+    finally:
+        root.clear_scratch(trial["name"])
+
+
+def _run_trial(trial: dict[str, Any], root, path: Path, token: str,
+               on_eval: Callable[[dict[str, Any]], bool] | None) -> dict[str, Any]:
     from robolabor.experiments.trainer import resume_run, start_run
 
-    root, node = Path(storage), _node()
-    path = root / trial["name"]
+    node, synced = _node(), not isinstance(root, Path)
     out = {"trial": trial["name"], "seed": trial["seed"], "point": trial["point"],
            "config_hash": trial["config_hash"], "node": node}
-    lease = Lease(root / ATTEMPTS / trial["name"],
-                  {"node": node, "pid": os.getpid(), "token": secrets.token_hex(8)})
+    holder = {"node": node, "pid": os.getpid(), "token": secrets.token_hex(8)}
+    lease = (StoreLease(root, trial["name"], holder) if synced
+             else Lease(root / ATTEMPTS / trial["name"], holder))
+    push = None
     try:
-        check_storage(root, token, node)
-        lease.path.parent.mkdir(parents=True, exist_ok=True)
+        if synced:
+            root.check(token, node)
+        else:
+            check_storage(root, token, node)
+            lease.path.parent.mkdir(parents=True, exist_ok=True)
         lease.acquire()
+        if synced and not root.pull_records(trial["name"], path):
+            root.delete_dir(trial["name"])  # a start killed before its first push ended
         state = trial_state(path)
         _record_attempt(root, trial["name"], {"node": node, "pid": os.getpid(),
                                               "host": socket.gethostname(), "state": state,
@@ -360,15 +407,30 @@ def run_trial(trial: dict[str, Any], storage: str, token: str,
         if state != "new":
             recorded = RunDir.open(path).read_meta().get("config_hash")
             if recorded != trial["config_hash"]:
-                raise UserError(f"{path}: holds a run of config {recorded}, not this trial's "
+                where = f"{root.uri}/{trial['name']}" if synced else path
+                raise UserError(f"{where}: holds a run of config {recorded}, not this trial's "
                                 f"{trial['config_hash']}: move it away or use another storage")
+        if synced and state in ("new", "unfinished"):
+            if state == "unfinished":
+                root.pull_checkpoint(trial["name"], path)
+
+            pushed: dict[str, str] = {}  # what this attempt sent (unchanged: not resent)
+
+            def push(run: RunDir, _ckpt: Path | None = None) -> None:
+                root.push(trial["name"], run.path, pushed)
         if state == "new":
-            start_run(config_from_dict(trial["config"]), path, on_eval=on_eval)
+            start_run(config_from_dict(trial["config"]), path, on_eval=on_eval,
+                      on_checkpoint=push)
         elif state == "unfinished":
-            resume_run(path, on_eval=on_eval)
+            resume_run(path, on_eval=on_eval, on_checkpoint=push)
+        if push is not None and state in ("new", "unfinished"):
+            push(RunDir(path))  # the final status, after the last checkpoint
         out["action"] = {"new": "started", "unfinished": "resumed",
                          "finished": "skipped", "stopped": "skipped"}[state]
     except UserError as exc:
+        if push is not None and (path / "meta.json").is_file():
+            with contextlib.suppress(UserError):  # the failure recorded in the store too
+                push(RunDir(path))
         return out | {"action": "failed", "status": "failed", "error": str(exc)}
     finally:
         lease.release()
@@ -402,6 +464,14 @@ def stdout_to_stderr():
         os.close(saved)
 
 
+def attempt_records(root, name: str) -> list[dict[str, Any]]:
+    """Every attempt recorded at a trial (a disk's numbered files or a store's)."""
+    if not isinstance(root, Path):
+        return root.attempts(name)
+    return [json.loads(a.read_text())
+            for a in sorted((root / ATTEMPTS / name).glob("[0-9]*.json"))]
+
+
 def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None = None,
               storage: str | None = None, overrides: dict[str, Any] | None = None,
               workers: int | None = None, max_retries: int = 3) -> dict[str, Any]:
@@ -420,9 +490,11 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
         from robolabor.experiments.sweep_tune import asha_settings
 
         asha_settings(early, trials)  # its errors before anything is written
-    token = prepare_storage(root)
+    synced = not isinstance(root, Path)
+    token = root.prepare() if synced else prepare_storage(root)
+    where = root.uri if synced else str(root)
     t0 = time.perf_counter()
-    jobs = [{"trial": t, "storage": str(root), "token": token} for t in trials]
+    jobs = [{"trial": t, "storage": where, "token": token} for t in trials]
     try:
         with stdout_to_stderr():  # Ray's messages (a node lost) never mix into --json
             if early:
@@ -438,11 +510,14 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
                 finally:
                     getattr(runner, "close", lambda: None)()
     finally:
-        release_storage(root, token)
+        if synced:
+            root.release(token)
+        else:
+            release_storage(root, token)
     for result in results:
-        attempts = sorted((root / ATTEMPTS / result["trial"]).glob("[0-9]*.json"))
+        attempts = attempt_records(root, result["trial"])
         result["attempts"] = len(attempts)
-        result["nodes"] = sorted({json.loads(a.read_text())["node"] for a in attempts})
+        result["nodes"] = sorted({a["node"] for a in attempts})
     counts = {}
     for result in results:
         counts[result["action"]] = counts.get(result["action"], 0) + 1
@@ -450,10 +525,14 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
     for result in results:
         statuses[str(result.get("status"))] = statuses.get(str(result.get("status")), 0) + 1
     summary = {"name": spec["name"], "spec": str(spec_path), "base": spec["base"],
-               "storage": str(root), "backend": backend, "early_stopping": early,
+               "storage": where, "backend": backend, "early_stopping": early,
                "trials": results, "counts": counts, "statuses": statuses,
                "wall_seconds": time.perf_counter() - t0}
-    atomic_write_text(root / "sweep.json", json.dumps(summary, indent=2, default=float))
+    text = json.dumps(summary, indent=2, default=float)
+    if synced:
+        root.write_text("sweep.json", text)
+    else:
+        atomic_write_text(root / "sweep.json", text)
     failed = [r for r in results if r["action"] == "failed"]
     if failed:
         summary["failed"] = [f"{r['trial']}: {r['error']}" for r in failed]

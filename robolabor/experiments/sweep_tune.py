@@ -16,7 +16,9 @@ then marked ``stopped``, by the trial itself or, failing that, by the driver.
 A worker or node lost mid-trial is retried by Tune (``max_failures``) and the retry
 resumes the run directory from its last sealed checkpoint, as on the plain Ray
 backend. Each trial's outcome is written beside its attempts in the storage (the
-driver reads it there: every node reaches the storage by construction).
+driver reads it there: every node reaches the storage by construction), through the
+store's file system API on a synced store; Tune's own experiment state then stays
+in the driver's scratch folder (no Tune checkpoint is ever written).
 """
 
 from __future__ import annotations
@@ -51,13 +53,17 @@ def _report_to_tune(row: dict[str, Any]) -> bool:
 
 def _tune_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
     """A Tune function trainable: one sweep trial, its outcome written to storage."""
+    from robolabor.experiments.storage import resolve_storage
     from robolabor.experiments.sweep_runner import ATTEMPTS, run_trial
 
     job = jobs[config["trial"]]
     outcome = run_trial(**job, on_eval=_report_to_tune)
-    folder = Path(job["storage"]) / ATTEMPTS / job["trial"]["name"]
-    folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(folder / OUTCOME, json.dumps(outcome, default=float))
+    root, rel = resolve_storage(job["storage"]), f"{ATTEMPTS}/{job['trial']['name']}/{OUTCOME}"
+    if isinstance(root, Path):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(root / rel, json.dumps(outcome, default=float))
+    else:
+        root.write_text(rel, json.dumps(outcome, default=float))
 
 
 def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -77,13 +83,16 @@ def asha_settings(early: dict[str, Any], trials: list[dict[str, Any]]) -> dict[s
             "grace_period": min(grace, max_t), "reduction_factor": early["reduction_factor"]}
 
 
-def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root: Path,
+def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], root,
                             address: str | None = None, workers: int | None = None,
                             max_retries: int = 3) -> list[dict[str, Any]]:
-    """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order."""
+    """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order.
+    ``root``: the storage's path, or its synced store."""
     from robolabor.experiments.sweep_runner import ATTEMPTS
 
     settings = asha_settings(early, [j["trial"] for j in jobs])  # checked before Ray starts
+    synced = not isinstance(root, Path)
+    tune_dir = root.scratch(".tune") if synced else (root / ".tune").resolve()
     backend = RayBackend(address=address, workers=workers, max_retries=max_retries)
     try:
         from ray import tune
@@ -91,7 +100,10 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
 
         by_name = {job["trial"]["name"]: job for job in jobs}
         for name in by_name:  # an outcome left by an earlier run of the spec is not this one's
-            (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
+            if synced:
+                root.delete(f"{ATTEMPTS}/{name}/{OUTCOME}")
+            else:
+                (root / ATTEMPTS / name / OUTCOME).unlink(missing_ok=True)
         scheduler = ASHAScheduler(**settings)
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, jobs=by_name),
                                         {"cpu": 1})
@@ -100,7 +112,7 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
             tune_config=tune.TuneConfig(scheduler=scheduler,
                                         max_concurrent_trials=workers or None),
             run_config=tune.RunConfig(
-                name="tune", storage_path=str((root / ".tune").resolve()), verbose=0,
+                name="tune", storage_path=str(tune_dir), verbose=0,
                 failure_config=tune.FailureConfig(max_failures=max_retries)))
         grid = tuner.fit()
         errors = {r.config["trial"]: r.error for r in grid if r.error is not None}
@@ -109,23 +121,40 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
     return [_outcome(root, name, job["trial"], errors.get(name)) for name, job in by_name.items()]
 
 
-def _outcome(root: Path, name: str, trial: dict[str, Any], error: Any) -> dict[str, Any]:
-    """A trial's outcome: as its worker wrote it, else rebuilt from its run directory.
+def _outcome(root, name: str, trial: dict[str, Any], error: Any) -> dict[str, Any]:
+    """A trial's outcome: as its worker wrote it, else rebuilt from its run directory
+    (on a synced store: from a scratch copy of its record files, the status written
+    back to the store's meta.json).
 
     Tune may end a stopped trial's process right after the report that stopped it,
     before the worker records anything: the run is then sealed at that evaluation
     (the trainer checkpoints before it reports) but still marked running, and is
     marked ``stopped`` here. A trial Tune reports as failed stays failed."""
-    from robolabor.experiments.runs import RunDir
-    from robolabor.experiments.sweep_runner import ATTEMPTS, trial_result
+    from robolabor.experiments.sweep_runner import ATTEMPTS
 
-    written = root / ATTEMPTS / name / OUTCOME
-    if written.is_file():
-        return json.loads(written.read_text())
+    synced = not isinstance(root, Path)
+    written = (root.read_text(f"{ATTEMPTS}/{name}/{OUTCOME}") if synced else
+               (root / ATTEMPTS / name / OUTCOME).read_text()
+               if (root / ATTEMPTS / name / OUTCOME).is_file() else None)
+    if written is not None:
+        return json.loads(written)
     out = {"trial": name, "seed": trial["seed"], "point": trial["point"],
            "config_hash": trial["config_hash"]}
-    run = root / name
-    if error is not None or not (run / "meta.json").is_file():
+    if not synced:
+        return _rebuilt(root, root / name, name, out, error)
+    try:
+        found = error is None and root.pull_records(name, root.scratch(name))
+        return _rebuilt(root, root.scratch(name) if found else None, name, out, error)
+    finally:
+        root.clear_scratch(name)
+
+
+def _rebuilt(root, run: Path | None, name: str, out: dict[str, Any],
+             error: Any) -> dict[str, Any]:
+    from robolabor.experiments.runs import RunDir
+    from robolabor.experiments.sweep_runner import attempt_records, trial_result
+
+    if error is not None or run is None or not (run / "meta.json").is_file():
         reason = " ".join(str(error or "the trial left no run directory").split())[:300]
         return out | {"action": "failed", "status": "failed", "error": reason}
     meta = RunDir.open(run).read_meta()
@@ -133,7 +162,9 @@ def _outcome(root: Path, name: str, trial: dict[str, Any], error: Any) -> dict[s
         total = meta["config"]["train"]["total_steps"] if "config" in meta else "?"
         RunDir.open(run).update_meta(status="stopped", failure=None, stopped=(
             f"stopped early at env step {meta.get('env_steps')} of {total}"))
-    attempts = sorted((root / ATTEMPTS / name).glob("[0-9]*.json"))
-    state = json.loads(attempts[-1].read_text())["state"] if attempts else "new"
+        if not isinstance(root, Path):  # the store's record, not only the scratch copy
+            root.upload(run / "meta.json", f"{name}/meta.json")
+    attempts = attempt_records(root, name)
+    state = attempts[-1]["state"] if attempts else "new"
     action = {"new": "started", "unfinished": "resumed"}.get(state, "skipped")
     return out | {"action": action} | trial_result(run)

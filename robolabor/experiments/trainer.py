@@ -132,11 +132,15 @@ class Trainer:
     from the checkpoint ``runs.open_run`` chose."""
 
     def __init__(self, cfg: RunConfig, run: RunDir, resume_from: Path | None = None,
-                 on_eval: Callable[[dict[str, Any]], bool] | None = None) -> None:
+                 on_eval: Callable[[dict[str, Any]], bool] | None = None,
+                 on_checkpoint: Callable[[RunDir, Path], None] | None = None) -> None:
         self.cfg, self.run_dir = cfg, run
         # called with each evaluation's row once it is written and checkpointed (at
         # every evaluation, then); True stops the run there (a sweep's early stopping)
         self.on_eval, self.stop_requested = on_eval, False
+        # called with the run and each sealed checkpoint once meta.json names it, and
+        # once more when the run is marked finished (a synced store's push)
+        self.on_checkpoint = on_checkpoint
         torch.set_num_threads(cfg.train.threads)
         seed_everything(cfg.train.seed)
         self.env = make_env(cfg.env.id, cfg.env.config)
@@ -206,6 +210,8 @@ class Trainer:
         save_training_state(tmp, self.agent, self.buffer, state)
         final = self.run_dir.commit_checkpoint(tmp, self.step, self.cfg.train.keep_checkpoints)
         self.run_dir.update_meta(last_checkpoint=final.name, env_steps=self.step)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(self.run_dir, final)
         return final
 
     def _restore(self, ckpt: Path) -> None:
@@ -317,9 +323,11 @@ class Trainer:
             self._evaluate(writer)
         while self.next_eval <= self.step:  # a run extended later does not re-evaluate here
             self.next_eval += cfg.eval_every
-        self._checkpoint()
+        last = self._checkpoint()
         self.run_dir.update_meta(status="finished", env_steps=self.step,
                                  wall_seconds=self.eval_rows[-1]["wall_seconds"], failure=None)
+        if self.on_checkpoint is not None:  # the finished record too, before the report
+            self.on_checkpoint(self.run_dir, last)  # (which may end this process)
         if self.on_eval is not None:  # the last, once the run is sealed: nothing to stop
             self.on_eval(self.eval_rows[-1])
         return self.eval_rows[-1]
@@ -397,7 +405,8 @@ def _progress(cfg, initial: int):
 
 
 def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run",
-              on_eval: Callable[[dict[str, Any]], bool] | None = None) -> dict:
+              on_eval: Callable[[dict[str, Any]], bool] | None = None,
+              on_checkpoint: Callable[[RunDir, Path], None] | None = None) -> dict:
     """Train a new run of ``cfg`` into ``out`` (default ``runs/NAME-sSEED-HASH``).
 
     Nothing appears at ``out`` until the run's config, meta and step-0 checkpoint are
@@ -406,7 +415,7 @@ def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run",
         out = Path("runs") / f"{name}-s{cfg.train.seed}-{config_hash(cfg)}"
     run = RunDir.begin(Path(out))
     try:
-        trainer = Trainer(cfg, run, on_eval=on_eval)
+        trainer = Trainer(cfg, run, on_eval=on_eval, on_checkpoint=on_checkpoint)
     except BaseException as exc:
         run.abandon()
         if isinstance(exc, KeyboardInterrupt):
@@ -419,7 +428,8 @@ def start_run(cfg: RunConfig, out: str | Path | None = None, name: str = "run",
 
 
 def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None,
-               on_eval: Callable[[dict[str, Any]], bool] | None = None) -> dict:
+               on_eval: Callable[[dict[str, Any]], bool] | None = None,
+               on_checkpoint: Callable[[RunDir, Path], None] | None = None) -> dict:
     """Continue a killed run from its newest valid checkpoint, or a finished one whose
     ``train.total_steps`` is raised (written back to the sealed record first). Any
     other change is refused: a run with another config is another run."""
@@ -447,7 +457,8 @@ def resume_run(run_dir: str | Path, overrides: dict[str, Any] | None = None,
     if steps > cfg.train.total_steps:
         cfg = opened.run.extend_total_steps(cfg, steps)
     runtime = config_from_dict(to_dict(cfg), {"train.progress": wanted.train.progress})
-    trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint, on_eval=on_eval)
+    trainer = Trainer(runtime, opened.run, resume_from=opened.checkpoint, on_eval=on_eval,
+                      on_checkpoint=on_checkpoint)
     return trainer.run() | {"run_dir": str(trainer.run_dir.path)}
 
 
