@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+CHECKPOINT_FILES = ("agent.pt", "replay.npz", "state.json")  # what a checkpoint holds
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()

@@ -6,13 +6,15 @@ object store, one CPU each), bound to two loopback addresses (127.0.0.2 and
 avoided). Token authentication with a fresh token; every Ray process of the
 cluster runs under its own temporary folder, which is how ``stop`` finds exactly
 these processes (by id) and no other Ray on the host. ``kill_worker_raylet``
-is the fault a lost node makes: the worker node's raylet killed with SIGKILL;
+is the fault a lost node makes: the worker node's raylet and its workers killed
+with SIGKILL;
 ``sweep_losing_the_worker`` runs a sweep and makes that fault mid-trial (the test
 and the benchmark of a sweep's fault tolerance both use it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -40,6 +42,21 @@ def _cmdline(pid: int) -> list[str]:
             return f.read().decode(errors="replace").split("\0")
     except OSError:
         return []
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: the parent's pid
+            found.append(int(entry))
+    return found
 
 
 class LoopbackCluster:
@@ -91,7 +108,14 @@ class LoopbackCluster:
         raise RuntimeError(f"no raylet on {ip}")
 
     def kill_worker_raylet(self) -> int:
+        """SIGKILL the worker node's raylet and the worker processes it started: the
+        node is lost at once. (Killing the raylet alone lets a running task go on for
+        a while and, on a loaded machine, finish and report before its worker notices:
+        then nothing is lost and there is nothing to retry.)"""
         pid, _ = self.raylet(WORKER_IP)
+        for child in _children(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
         os.kill(pid, signal.SIGKILL)
         return pid
 

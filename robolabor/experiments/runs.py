@@ -42,6 +42,7 @@ from robolabor.errors import UserError
 from robolabor.experiments.config import RunConfig, config_hash, dump_config, load_config
 from robolabor.experiments.faults import kill_point
 from robolabor.experiments.files import (  # noqa: F401 (the run directory's writers)
+    CHECKPOINT_FILES,
     atomic_write_bytes,
     atomic_write_text,
     read_table,
@@ -51,7 +52,6 @@ from robolabor.experiments.files import (  # noqa: F401 (the run directory's wri
 )
 from robolabor.schema import to_dict
 
-CHECKPOINT_FILES = ("agent.pt", "replay.npz", "state.json")
 STARTING = ".{name}.starting"  # a start in progress (or killed): never a run
 
 

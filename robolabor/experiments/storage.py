@@ -36,6 +36,7 @@ from urllib.parse import urlparse
 from robolabor.errors import UserError
 
 MARKER = ".robolabor-sweep-{token}.json"
+ATTEMPTS = ".sweep-attempts"  # per trial: one record per attempt (node, pid, state), its lease
 SUPPORTED = "a path or a file:// URI (shared by every node: NFS, a cluster file system, " \
             "a FUSE-mounted bucket)"
 

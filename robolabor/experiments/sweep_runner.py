@@ -75,6 +75,7 @@ from robolabor.experiments.config import (
 )
 from robolabor.experiments.runs import RunDir, atomic_write_text, now_iso, read_table
 from robolabor.experiments.storage import (
+    ATTEMPTS,
     check_storage,
     prepare_storage,
     release_storage,
@@ -86,7 +87,6 @@ from robolabor.schema import ConfigError, replace, to_dict
 SPEC_KEYS = ("name", "base", "set", "grid", "random", "seeds", "storage", "early_stopping")
 SCHEDULERS = ("asha",)
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
-ATTEMPTS = ".sweep-attempts"  # one file per attempt at a trial: node, pid, action
 
 
 # ----------------------------------------------------------------------------- the spec

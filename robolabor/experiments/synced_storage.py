@@ -60,16 +60,15 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from robolabor.experiments.faults import kill_point
-from robolabor.experiments.storage import MARKER, StorageError
+from robolabor.experiments.files import CHECKPOINT_FILES
+from robolabor.experiments.run_table import SKIP
+from robolabor.experiments.storage import ATTEMPTS, MARKER, StorageError
 
 SYNC_FILE = "sync+file://"
 SCRATCH_ENV = "ROBOLABOR_SYNC_SCRATCH"
-ATTEMPTS = ".sweep-attempts"  # as sweep_runner.ATTEMPTS (kept torch-free here)
-CHECKPOINT_FILES = ("agent.pt", "replay.npz", "state.json")  # as runs.CHECKPOINT_FILES
 BEFORE_CHECKPOINTS = ("episodes.parquet", "evals.parquet", "config.yaml", "optimum.json")
 RECORD_FILES = ("meta.json", *BEFORE_CHECKPOINTS)
 LISTED = ("meta.json", "config.yaml", "evals.parquet", "episodes.parquet")  # runs' files
-SKIP = {"checkpoints", "tb"}
 CHUNK = 1 << 20
 
 
