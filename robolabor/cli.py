@@ -278,7 +278,8 @@ def cmd_value_data(args: argparse.Namespace) -> int:
     from robolabor.data.valuation import value_pack, write_data_value
 
     result = value_pack(args.run_dir, args.pack, args.eval_env, args.seeds, args.steps,
-                        args.episodes, args.out, args.store, args.workers)
+                        args.episodes, args.out, args.store, args.workers,
+                        backend=args.backend, address=args.address)
     result["data_value_files"] = write_data_value(result)
     result.pop("out_path", None)
     if args.json:
@@ -336,6 +337,11 @@ def add_data_commands(sub) -> None:
     v.add_argument("--steps", type=int, default=1500, help="env steps each arm trains on")
     v.add_argument("--episodes", type=int, default=30, help="evaluation episodes per arm")
     v.add_argument("--workers", type=int, default=2, help="arms trained in parallel")
+    v.add_argument("--backend", default="local", choices=("local", "ray"),
+                   help="where the arms train: local processes or Ray tasks (--out then "
+                        "a folder every node mounts)")
+    v.add_argument("--address", default=None,
+                   help="Ray cluster to attach to (default: RAY_ADDRESS, else a local one)")
     v.add_argument("--out", default=None, help="folder for the arms' runs")
     v.add_argument("--store", default=None, help=store_help)
     v.add_argument("--json", action="store_true")

@@ -84,6 +84,19 @@ def test_same_seed_same_arm(tiny_run):
     assert write_data_value(a) == []                 # ...and a platform pack: nothing written
 
 
+def test_arms_on_the_ray_backend_equal_local_ones(tiny_run):
+    pytest.importorskip("ray")
+    root, run, store = tiny_run
+    kw = dict(seeds=1, steps=20, episodes=2, store=store, workers=1)
+    local = value_pack(run, "bar", out=root / "runs" / "local", **kw)
+    on_ray = value_pack(run, "bar", out=root / "runs" / "ray", backend="ray", **kw)
+    strip = ("with_run", "without_run")
+    assert ([{k: v for k, v in r.items() if k not in strip} for r in on_ray["per_seed"]]
+            == [{k: v for k, v in r.items() if k not in strip} for r in local["per_seed"]])
+    with pytest.raises(UserError, match="--backend ray"):
+        value_pack(run, "bar", out=root / "runs" / "x", address="h:1", **kw)
+
+
 def test_value_data_cli(tiny_run, capsys):
     root, run, store = tiny_run
     assert main(["value-data", str(run), "--pack", "kitchen", "--seeds", "2", "--steps", "10",

@@ -143,10 +143,18 @@ def _interval(x: np.ndarray) -> dict[str, float]:
     return {"mean": m, "ci_low": lo, "ci_high": hi, "se": se, "n": int(x.size)}
 
 
-def _run_arms(jobs: list[dict], workers: int) -> list[dict]:
-    from robolabor.experiments.sweep import LocalProcessBackend
+def _run_arms(jobs: list[dict], workers: int, backend: str = "local",
+              address: str | None = None) -> list[dict]:
+    """The arms as jobs of a sweep backend: local processes, or Ray tasks (``address``
+    or RAY_ADDRESS attaches to a cluster; the arms' ``out`` must then be a folder
+    every node mounts, as a sweep's storage)."""
+    from robolabor.experiments.sweep import get_backend
 
-    return LocalProcessBackend(workers).map(_arm, jobs)
+    runner = get_backend(backend, workers, address=address)
+    try:
+        return runner.map(_arm, jobs)
+    finally:
+        getattr(runner, "close", lambda: None)()
 
 
 def _check(run_dir, seeds: int, steps: int, episodes: int):
@@ -164,7 +172,8 @@ def _check(run_dir, seeds: int, steps: int, episodes: int):
 
 def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
                steps: int = 3000, episodes: int = 50, out=None, store=None,
-               workers: int = 2, seed_start: int = 100) -> dict[str, Any]:
+               workers: int = 2, seed_start: int = 100, backend: str = "local",
+               address: str | None = None) -> dict[str, Any]:
     """ΔMPL of ``pack`` for the run (module docstring); arms go to ``out`` (default
     ``RUN_DIR/../NAME-value-PACK``), which ``write_data_value`` can then annotate."""
     opened = _check(run_dir, seeds, steps, episodes)
@@ -183,7 +192,7 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
                  steps=steps, packs=[p.ref] if arm == "with" else [],
                  store=str(store) if store else None, eval_env=eval_env, episodes=episodes)
             for s in seed_list for arm in ("with", "without")]
-    results = _run_arms(jobs, workers)
+    results = _run_arms(jobs, workers, backend, address)
     arms = {(r["seed"], "with" if r["packs"] else "without"): r for r in results}
     base = _baseline(opened, eval_env, episodes)
     per_seed, deltas = [], {m: [] for m in METRICS}
@@ -301,7 +310,8 @@ def shapley_tmc(utility, packs: list[str], permutations: int, truncation: float 
 def value_packs(run_dir, packs: list[str], eval_env: str | None = None, seeds: int = 2,
                 steps: int = 2000, episodes: int = 50, out=None, store=None,
                 workers: int = 2, permutations: int = 8, truncation: float = 0.0,
-                seed_start: int = 100) -> dict[str, Any]:
+                seed_start: int = 100, backend: str = "local",
+                address: str | None = None) -> dict[str, Any]:
     """Leave-one-out and TMC-Shapley values (ΔMPL, items/h) of several packs."""
     opened = _check(run_dir, seeds, steps, episodes)
     if len(set(packs)) != len(packs) or len(packs) < 2:
@@ -319,7 +329,8 @@ def value_packs(run_dir, packs: list[str], eval_env: str | None = None, seeds: i
                          steps=steps, packs=sorted(subset, key=index.get),
                          store=str(store) if store else None, eval_env=eval_env,
                          episodes=episodes) for s in seed_list]
-            cache[subset] = float(np.mean([np.mean(r["mp"]) for r in _run_arms(jobs, workers)]))
+            arms = _run_arms(jobs, workers, backend, address)
+            cache[subset] = float(np.mean([np.mean(r["mp"]) for r in arms]))
         return cache[subset]
 
     loo = leave_one_out(utility, packs)
