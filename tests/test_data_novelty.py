@@ -61,6 +61,17 @@ def test_diffusion_scores_are_reproducible(data):
                                atol=1e-5)
 
 
+def test_a_diffusion_score_does_not_depend_on_the_batch_size(data):
+    """Latent i meets noise row i mod NOISE_ROWS whatever the batches: 1,300 latents
+    scored in batches that do and do not line up with the 512 noise rows agree."""
+    det = DiffusionNovelty(DiffusionConfig(seed=0, **TINY)).fit(data["fit"])
+    z = cloud(1300, 7)
+    ref = det.score(z)
+    for batch in (100, 512, 700, 4096):
+        np.testing.assert_allclose(det.score(z, batch_size=batch), ref, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(det.score(z[1:]), ref[1:], atol=1e-3)  # a row shift: other noise
+
+
 def test_noise_schedule_decreases_from_one():
     ab = cosine_alpha_bar(100)
     assert ab.shape == (100,) and 0.99 < ab[0] < 1 and ab[-1] < 0.01
