@@ -26,6 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import emit, git_commit  # noqa: E402
 
+from robolabor.experiments.files import read_table  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
 
@@ -40,9 +42,7 @@ def _cli(*args: str) -> str:
 
 
 def _final(run: Path) -> dict:
-    import pyarrow.parquet as pq
-
-    evals = pq.ParquetFile(run / "evals.parquet").read().to_pylist()
+    evals = read_table(run / "evals.parquet")
     return {"pct_of_frontier": evals[-1]["pct_of_frontier"],
             "sla_verdict": evals[-1]["sla_verdict"], "step": evals[-1]["step"]}
 

@@ -152,7 +152,7 @@ def sweep_command(spec: Path, storage: Path, *extra: str) -> list[str]:
 
 def trial_on_node_with_checkpoint(storage: Path, node: str) -> str | None:
     """A trial whose latest attempt runs on ``node`` and has sealed a step past 0."""
-    from robolabor.experiments.sweep_runner import ATTEMPTS
+    from robolabor.experiments.storage import ATTEMPTS
 
     for folder in storage.glob(f"{ATTEMPTS}/*"):
         attempts = sorted(folder.glob("[0-9]*.json"))

@@ -120,7 +120,7 @@ def _sealed_copy(meta: dict[str, Any], config_yaml: bytes) -> dict[str, Any] | N
     None, and the YAML itself is parsed (runs from before the copy, an edited file).
     Parsing JSON instead of YAML is what keeps a cold listing of 1,000 runs fast."""
     copy = meta.get("config")
-    if (not isinstance(copy, dict) or not isinstance(meta, dict)
+    if (not isinstance(copy, dict)
             or meta.get("config_sha256") != hashlib.sha256(config_yaml).hexdigest()):
         return None
     return copy if hash_config_data(copy) == meta.get("config_hash") else None

@@ -172,6 +172,12 @@ class RunDir:
                          config_sha256=hashlib.sha256(text.encode()).hexdigest())
         return digest
 
+    def mark_stopped(self, step: int, total_steps: Any, **fields: Any) -> None:
+        """Record a run ended early (a sweep's early stopping) at a checkpointed step;
+        it stays resumable to its total_steps."""
+        self.update_meta(status="stopped", env_steps=step, failure=None,
+                         stopped=f"stopped early at env step {step} of {total_steps}", **fields)
+
     def sealed_config(self) -> RunConfig:
         """The run's config, after checking that it still hashes to meta.json's hash.
 

@@ -58,6 +58,7 @@ import socket
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -518,12 +519,8 @@ def run_sweep(spec_path: str | Path, backend: str = "local", address: str | None
         attempts = attempt_records(root, result["trial"])
         result["attempts"] = len(attempts)
         result["nodes"] = sorted({a["node"] for a in attempts})
-    counts = {}
-    for result in results:
-        counts[result["action"]] = counts.get(result["action"], 0) + 1
-    statuses: dict[str, int] = {}
-    for result in results:
-        statuses[str(result.get("status"))] = statuses.get(str(result.get("status")), 0) + 1
+    counts = dict(Counter(r["action"] for r in results))
+    statuses = dict(Counter(str(r.get("status")) for r in results))
     summary = {"name": spec["name"], "spec": str(spec_path), "base": spec["base"],
                "storage": where, "backend": backend, "early_stopping": early,
                "trials": results, "counts": counts, "statuses": statuses,

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from robolabor.experiments.files import atomic_write_text
+from robolabor.experiments.storage import ATTEMPTS
 from robolabor.experiments.sweep import RayBackend
 from robolabor.schema import ConfigError
 
@@ -54,7 +55,7 @@ def _report_to_tune(row: dict[str, Any]) -> bool:
 def _tune_trial(config: dict[str, Any], jobs: dict[str, dict[str, Any]]) -> None:
     """A Tune function trainable: one sweep trial, its outcome written to storage."""
     from robolabor.experiments.storage import resolve_storage
-    from robolabor.experiments.sweep_runner import ATTEMPTS, run_trial
+    from robolabor.experiments.sweep_runner import run_trial
 
     job = jobs[config["trial"]]
     outcome = run_trial(**job, on_eval=_report_to_tune)
@@ -88,8 +89,6 @@ def run_with_early_stopping(jobs: list[dict[str, Any]], early: dict[str, Any], r
                             max_retries: int = 3) -> list[dict[str, Any]]:
     """Run the sweep's jobs as Tune trials under ASHA; one outcome per job, in order.
     ``root``: the storage's path, or its synced store."""
-    from robolabor.experiments.sweep_runner import ATTEMPTS
-
     settings = asha_settings(early, [j["trial"] for j in jobs])  # checked before Ray starts
     synced = not isinstance(root, Path)
     tune_dir = root.scratch(".tune") if synced else (root / ".tune").resolve()
@@ -130,8 +129,6 @@ def _outcome(root, name: str, trial: dict[str, Any], error: Any) -> dict[str, An
     before the worker records anything: the run is then sealed at that evaluation
     (the trainer checkpoints before it reports) but still marked running, and is
     marked ``stopped`` here. A trial Tune reports as failed stays failed."""
-    from robolabor.experiments.sweep_runner import ATTEMPTS
-
     synced = not isinstance(root, Path)
     written = (root.read_text(f"{ATTEMPTS}/{name}/{OUTCOME}") if synced else
                (root / ATTEMPTS / name / OUTCOME).read_text()
@@ -160,8 +157,7 @@ def _rebuilt(root, run: Path | None, name: str, out: dict[str, Any],
     meta = RunDir.open(run).read_meta()
     if meta.get("status") == "running":
         total = meta["config"]["train"]["total_steps"] if "config" in meta else "?"
-        RunDir.open(run).update_meta(status="stopped", failure=None, stopped=(
-            f"stopped early at env step {meta.get('env_steps')} of {total}"))
+        RunDir.open(run).mark_stopped(meta.get("env_steps"), total)
         if not isinstance(root, Path):  # the store's record, not only the scratch copy
             root.upload(run / "meta.json", f"{name}/meta.json")
     attempts = attempt_records(root, name)

@@ -370,14 +370,10 @@ class Trainer:
             self.stop_requested = bool(self.on_eval(self.eval_rows[-1]))
 
     def _stop_early(self) -> dict[str, Any]:
-        """End the run at its last evaluation, as asked by ``on_eval``: checkpointed
-        there and marked ``stopped``, so it can still be resumed to its total_steps."""
-        if int(self.run_dir.read_meta().get("env_steps", -1)) != self.step:
-            self._checkpoint()
-        self.run_dir.update_meta(status="stopped", env_steps=self.step, failure=None,
-                                 stopped=f"stopped early at env step {self.step} of "
-                                         f"{self.cfg.train.total_steps}",
-                                 wall_seconds=self.eval_rows[-1]["wall_seconds"])
+        """End the run at its last evaluation, as asked by ``on_eval``; that evaluation
+        was checkpointed before it was reported (``_end_episode``)."""
+        self.run_dir.mark_stopped(self.step, self.cfg.train.total_steps,
+                                  wall_seconds=self.eval_rows[-1]["wall_seconds"])
         return self.eval_rows[-1]
 
     def _evaluate(self, writer) -> dict[str, Any]:
