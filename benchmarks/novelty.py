@@ -27,7 +27,14 @@ import numpy as np
 import torch
 from _report import emit
 
-from robolabor.data.novelty import METHODS, build_detector, detection_metrics, encode_observations
+from robolabor.data.novelty import (
+    METHODS,
+    build_detector,
+    detection_metrics,
+    encode_observations,
+    load_replay,
+    replay_latents,
+)
 from robolabor.data.packs import collect
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED
@@ -37,17 +44,6 @@ from robolabor.experiments.runs import open_run
 VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "variants"
 SETS = {"near": "heldout_late_rush.yaml", "near_mix": "heldout_glassware.yaml",
         "far": "novelty_far_dish_types.yaml"}
-
-
-def replay_latents(opened, holdout_every: int = 5) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, holdout) latents of the run's replay, whole episodes held out."""
-    with np.load(opened.checkpoint / "replay.npz") as replay:
-        obs = replay["obs"]
-        done = replay["terminated"] | replay["truncated"]
-    episode = np.concatenate([[0], np.cumsum(done)[:-1]])
-    z = encode_observations(opened.agent, obs)
-    hold = episode % holdout_every == holdout_every - 1
-    return z[~hold], z[hold]
 
 
 def test_latents(opened, config: str | None, episodes: int, seed: int) -> np.ndarray:
@@ -83,7 +79,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     opened = open_run(args.run_dir)
-    fit_z, hold_z = replay_latents(opened)
+    fit_z, hold_z = replay_latents(opened.agent, load_replay(opened.checkpoint))
     sets = {"id": test_latents(opened, None, args.episodes, REPORT_EVAL_SEED)}
     for i, (name, fname) in enumerate(SETS.items()):
         sets[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,

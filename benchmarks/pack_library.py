@@ -1,14 +1,18 @@
 """A library of data packs valued counterfactually, corrupted ones among them.
 
-Packs vary size, provenance, task variant and collecting policy; three are corrupted
-copies of a good pack (``data.packs.corrupt``: random actions, shuffled rewards,
-duplicated transitions). Each is valued on the run with ``value_pack`` (the same seeds
-and episodes for all, the without-pack arms shared), and its mean latent novelty against
-the run's replay is recorded (the diffusion detector fitted on the replay's latents).
-Corrupted-pack detection as OpenDataVal scores it: 2-means on the values, the
-lower-valued cluster flagged, F1 against the true labels.
+Twenty packs vary size, provenance, task variant and collecting policy; six are
+corrupted copies of good packs (``data.packs.corrupt``: random actions, shuffled
+rewards, duplicated transitions). Each is valued on the run with ``value_pack`` (the
+same seeds and episodes for all, the without-pack arms shared), which records it in the
+run's ``valuations/``; the table, the estimator's held-out scores and corrupted-pack
+detection (OpenDataVal's: 2-means on the values, the lower cluster flagged, F1 against
+the labels) then come from ``data.library.pack_table``, as ``robolabor pack table``
+prints them. The second ten packs, and the 5,000-step, three-seed setting, were fixed
+before any of their values was seen.
 
     OMP_NUM_THREADS=1 python benchmarks/pack_library.py runs/base-state-s0 --json
+    OMP_NUM_THREADS=1 python benchmarks/pack_library.py runs/base-state-s0 --seeds 3 \
+        --steps 5000 --out runs/base-state-s0-library-5k --json
 """
 
 from __future__ import annotations
@@ -17,11 +21,10 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from _report import emit
+from _report import emit, git_commit
 
-from robolabor.data.novelty import DiffusionNovelty, KNNNovelty, encode_observations
+from robolabor.data.library import pack_table, plot_pack_values
 from robolabor.data.packs import collect, corrupt, make_policy, open_pack, write_pack
 from robolabor.data.valuation import value_pack
 from robolabor.experiments.config import load_config
@@ -42,6 +45,18 @@ LIBRARY = [
     ("bad-random-actions", "synthetic", None, "optimum", 40, 2_000_000, "random_actions"),
     ("bad-shuffled-rewards", "synthetic", None, "optimum", 40, 2_000_000, "shuffled_rewards"),
     ("bad-duplicates", "synthetic", None, "optimum", 40, 2_000_000, "duplicates"),
+    # the second ten, fixed before any of their values was seen
+    ("kitchen-optimum-tiny", "customer", None, "optimum", 5, 2_007_000, None),
+    ("kitchen-run-large", "customer", None, "run", 60, 2_008_000, None),
+    ("kitchen-random-small", "synthetic", None, "random", 20, 2_009_000, None),
+    ("fragile-optimum", "platform", "heldout_fragile.yaml", "optimum", 40, 2_010_000, None),
+    ("far-optimum", "platform", "novelty_far_dish_types.yaml", "optimum", 40, 2_011_000, None),
+    ("bar-run", "platform", "heldout_glassware.yaml", "run", 30, 2_012_000, None),
+    ("rush-random", "synthetic", "heldout_late_rush.yaml", "random", 40, 2_013_000, None),
+    ("bad-random-actions-large", "synthetic", None, "optimum", 80, 2_006_000, "random_actions"),
+    ("bad-shuffled-rewards-bar", "synthetic", "heldout_glassware.yaml", "optimum", 30,
+     2_004_000, "shuffled_rewards"),
+    ("bad-duplicates-run", "synthetic", None, "run", 20, 2_002_000, "duplicates"),
 ]
 
 
@@ -65,93 +80,6 @@ def build_library(run_dir: str, store: Path) -> list[str]:
     return refs
 
 
-def two_means(x: np.ndarray, iters: int = 100) -> np.ndarray:
-    """1-d k-means with k = 2 from the extremes; True = the lower cluster."""
-    lo, hi = float(x.min()), float(x.max())
-    low = x <= (lo + hi) / 2
-    for _ in range(iters):
-        c0, c1 = x[low].mean(), x[~low].mean() if (~low).any() else hi
-        new = np.abs(x - c0) <= np.abs(x - c1)
-        if np.array_equal(new, low):
-            break
-        low = new
-    return low
-
-
-def f1(flagged: np.ndarray, truth: np.ndarray) -> float:
-    tp = float((flagged & truth).sum())
-    if tp == 0:
-        return 0.0
-    precision, recall = tp / flagged.sum(), tp / truth.sum()
-    return 2 * precision * recall / (precision + recall)
-
-
-FEATURES = ("log_size", "novelty_mean", "novelty_p90", "reward_per_step", "error_rate",
-            "customer", "platform")
-
-
-def features(row: dict) -> list[float]:
-    return [np.log(row["transitions"]), row["novelty_mean"], row["novelty_p90"],
-            row["reward_per_step"], row["error_rate"], float(row["provenance"] == "customer"),
-            float(row["provenance"] == "platform")]
-
-
-def loo_ridge(x: np.ndarray, y: np.ndarray, alpha: float = 1.0) -> np.ndarray:
-    """Each pack's value predicted by a ridge fitted on the other packs (standardised)."""
-    pred = np.empty_like(y)
-    for i in range(len(y)):
-        m = np.arange(len(y)) != i
-        mu, sd = x[m].mean(0), np.maximum(x[m].std(0), 1e-9)
-        a = (x[m] - mu) / sd
-        w = np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ (y[m] - y[m].mean()))
-        pred[i] = y[m].mean() + ((x[i] - mu) / sd) @ w
-    return pred
-
-
-def estimator_scores(rows: list[dict], metric: str) -> dict:
-    """Spearman of held-out predictions with the measured values, beside two baselines
-    (pack size alone; minus the kNN novelty: the nearer the data, the more useful)."""
-    from scipy.stats import spearmanr
-
-    y = np.array([r[metric]["mean"] for r in rows])
-    x = np.array([features(r) for r in rows])
-    pred = loo_ridge(x, y)
-    return {"target": metric, "features": list(FEATURES), "validation": "leave-one-pack-out",
-            "spearman_estimator": float(spearmanr(pred, y).statistic),
-            "spearman_size_only": float(spearmanr([r["transitions"] for r in rows], y).statistic),
-            "spearman_knn_novelty": float(spearmanr([-r["knn_novelty_mean"] for r in rows],
-                                                    y).statistic),
-            "predicted": pred.tolist()}
-
-
-def plot(result: dict, path: str) -> None:
-    """Predicted (held out) against measured Δ% of the frontier, one point per pack."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows, pred = result["packs"], result["estimator"]["predicted"]
-    y = [r["delta_pct_of_frontier"]["mean"] for r in rows]
-    err = [[r["delta_pct_of_frontier"]["mean"] - r["delta_pct_of_frontier"]["ci_low"]
-            for r in rows], [r["delta_pct_of_frontier"]["ci_high"]
-                             - r["delta_pct_of_frontier"]["mean"] for r in rows]]
-    fig, ax = plt.subplots(figsize=(6, 5))
-    colors = ["tab:red" if r["corrupted"] else "tab:blue" for r in rows]
-    ax.errorbar(pred, y, yerr=err, fmt="none", ecolor="0.6")
-    ax.scatter(pred, y, c=colors)
-    for r, x_, y_ in zip(rows, pred, y, strict=True):
-        ax.annotate(r["pack"].split("@")[0], (x_, y_), fontsize=7)
-    lo, hi = min(min(pred), min(y)), max(max(pred), max(y))
-    ax.plot([lo, hi], [lo, hi], "k:", lw=1)
-    ax.set_xlabel("predicted Δ% of frontier (leave-one-pack-out)")
-    ax.set_ylabel("measured Δ% of frontier (95% CI over seeds)")
-    ax.set_title(f"Spearman {result['estimator']['spearman_estimator']:.2f} (red: corrupted)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -160,50 +88,30 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--episodes", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--plot", default=None, help="PNG of predicted against measured value")
+    ap.add_argument("--out", default=None,
+                    help="folder for the arms (default RUN_DIR-library; one per --steps)")
+    ap.add_argument("--plot", default=None, help="PNG of predicted against measured ΔMPL")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     store = Path(args.store)
     t0 = time.perf_counter()
     refs = build_library(args.run_dir, store)
-    opened = open_run(args.run_dir)
-    with np.load(opened.checkpoint / "replay.npz") as replay:
-        replay_z = encode_observations(opened.agent, replay["obs"])
-    det = DiffusionNovelty().fit(replay_z)
-    knn = KNNNovelty().fit(replay_z)
-    out = Path(args.run_dir).parent / f"{Path(args.run_dir).name}-library"
-    rows = []
-    for ref, spec in zip(refs, LIBRARY, strict=True):
-        pack = open_pack(ref, store)
-        z = encode_observations(opened.agent, pack.transitions.obs)
-        nov = det.score(z)
-        tr = pack.transitions
+    out = Path(args.out) if args.out else \
+        Path(args.run_dir).parent / f"{Path(args.run_dir).name}-library"
+    setting = None
+    for ref in refs:
         r = value_pack(args.run_dir, ref, seeds=args.seeds, steps=args.steps,
                        episodes=args.episodes, out=out, store=store, workers=args.workers)
-        rows.append({"pack": ref, "provenance": pack.provenance, "variant": spec[2] or "run task",
-                     "policy": spec[3], "transitions": len(pack.transitions),
-                     "corrupted": spec[6] or "", "novelty_mean": float(nov.mean()),
-                     "novelty_p90": float(np.quantile(nov, 0.9)),
-                     "knn_novelty_mean": float(knn.score(z).mean()),
-                     "reward_per_step": float(tr.reward.mean()),
-                     "error_rate": float(tr.broken.sum() / max(tr.attempts.sum(), 1)),
-                     **{k: r[k] for k in ("delta_mp", "delta_pct_of_frontier",
-                                          "delta_profit_per_hour")},
-                     "price_per_robot_hour": r["price"]["per_robot_hour"],
-                     "tier": r["price"]["tier"]})
-    truth = np.array([bool(r["corrupted"]) for r in rows])
+        setting = Path(r["record"]).parent.name
+    table = pack_table(args.run_dir, store, setting)
     result = {"run_dir": args.run_dir, "seeds": args.seeds, "steps": args.steps,
-              "episodes": args.episodes, "packs": rows}
-    for metric in ("delta_pct_of_frontier", "delta_mp"):
-        values = np.array([r[metric]["mean"] for r in rows])
-        flagged = two_means(values)
-        result[f"detection_f1_{metric}"] = f1(flagged, truth)
-        result[f"flagged_{metric}"] = [r["pack"] for r, f in zip(rows, flagged, strict=True) if f]
-    result["estimator"] = estimator_scores(rows, "delta_pct_of_frontier")
-    result["wall_seconds"] = time.perf_counter() - t0
+              "episodes": args.episodes, "setting": setting,
+              "packs": [{k: v for k, v in row.items()} for row in table["rows"]],
+              "estimator": table["estimator"], "detection": table["detection"],
+              "commit": git_commit(), "wall_seconds": time.perf_counter() - t0}
     if args.plot:
-        plot(result, args.plot)
+        result["figure"] = plot_pack_values(table, args.plot)
     emit(result, args.json)
 
 

@@ -265,11 +265,32 @@ def cmd_pack(args: argparse.Namespace) -> int:
             if not rows:
                 print(f"no packs in {args.store or packs.default_store()}")
         return 0
+    elif args.pack_command == "table":
+        return _pack_table(args)
     elif args.pack_command == "show":
         result = packs.show_pack(args.name, args.store)
     else:
         result = packs.verify_pack(args.name, args.store)
     _print(result, args.json)
+    return 0
+
+
+def _pack_table(args: argparse.Namespace) -> int:
+    """``pack table RUN_DIR``: ``robolabor.data.library.pack_table``, printed."""
+    from robolabor.data.library import format_pack_table, pack_table, plot_pack_values
+    from robolabor.data.novelty import DiffusionConfig
+
+    table = pack_table(args.run_dir, args.store, args.setting,
+                       DiffusionConfig(train_iters=args.novelty_iters))
+    table["figure"] = plot_pack_values(table, args.plot) if args.plot else None
+    if args.json:
+        print(json.dumps(table, indent=2, default=float))
+        return 0
+    print(f"packs of {args.store or 'the default store'} for {table['run_dir']} "
+          f"({table['checkpoint']})")
+    print(format_pack_table(table), end="")
+    if table["figure"]:
+        print(f"- figure: {table['figure']}")
     return 0
 
 
@@ -323,6 +344,15 @@ def add_data_commands(sub) -> None:
         q = pks.add_parser(name, help=helptext)
         if name != "list":
             q.add_argument("name", help="NAME (newest version) or NAME@vN")
+    t = pks.add_parser("table", help="every pack as a run sees it: novelty, predicted "
+                                     "and measured ΔMPL with CI, price, tier, provenance")
+    t.add_argument("run_dir")
+    t.add_argument("--setting", default=None,
+                   help="valuation setting (a folder of RUN/valuations; default: the one "
+                        "with the most valued packs)")
+    t.add_argument("--novelty-iters", type=int, default=8000,
+                   help="training steps of the latent diffusion model scoring novelty")
+    t.add_argument("--plot", default=None, help="PNG of predicted against measured ΔMPL")
     for q in pks.choices.values():
         q.add_argument("--store", default=None, help=store_help)
         q.add_argument("--json", action="store_true")

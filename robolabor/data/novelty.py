@@ -40,7 +40,7 @@ from robolabor.errors import UserError
 
 __all__ = ["DiffusionConfig", "DiffusionNovelty", "KNNNovelty", "MahalanobisNovelty",
            "RNDNovelty", "METHODS", "build_detector", "auroc", "fpr_at_tpr",
-           "detection_metrics", "encode_observations"]
+           "detection_metrics", "encode_observations", "load_replay", "replay_latents"]
 
 METHODS = ("diffusion", "knn", "mahalanobis", "rnd")
 
@@ -423,3 +423,26 @@ def encode_observations(agent, obs: np.ndarray, batch_size: int = 4096) -> np.nd
         x = torch.as_tensor(np.array(obs[lo:lo + batch_size]), device=agent.device)
         out.append(agent.encoder(agent._prep(x, augment=False)).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def load_replay(checkpoint) -> dict[str, np.ndarray]:
+    """A state run's checkpointed replay as arrays (obs, action, reward, cost, next_obs,
+    terminated, truncated)."""
+    with np.load(checkpoint / "replay.npz") as replay:
+        if "obs" not in replay.files:
+            raise UserError(f"{checkpoint}: a frame-stack replay; latent novelty and data "
+                            "valuation read state replays only")
+        return {k: replay[k] for k in ("obs", "action", "reward", "cost", "next_obs",
+                                       "terminated", "truncated")}
+
+
+def replay_latents(agent, replay: dict[str, np.ndarray], holdout_every: int = 5
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fit, holdout) latents of a replay: every ``holdout_every``-th episode held out
+    whole, so the standardisation never sees latents of an episode it was fitted on.
+    A replay of fewer episodes gives holdout None (``fit`` then holds out 20% of z)."""
+    done = replay["terminated"] | replay["truncated"]
+    episode = np.concatenate([[0], np.cumsum(done)[:-1]])
+    z = encode_observations(agent, replay["obs"])
+    hold = episode % holdout_every == holdout_every - 1
+    return (z[~hold], z[hold]) if hold.any() else (z, None)

@@ -41,7 +41,7 @@ from robolabor.errors import UserError
 from robolabor.experiments.protocol import REPORT_EVAL_SEED, report_seeds
 
 __all__ = ["evaluate_policy_on", "value_pack", "value_packs", "write_data_value",
-           "shapley_tmc", "leave_one_out"]
+           "record_valuation", "shapley_tmc", "leave_one_out"]
 
 METRICS = ("mp", "real_output_per_hour", "profit_per_hour", "pct_of_frontier")
 
@@ -235,7 +235,24 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
     result["price"] = {"unit_value": unit_value, "kappa": price.kappa, "tier": price.tier,
                        "per_robot_hour": price.price, "per_robot_hour_shared": shared.price,
                        "formula": "P = p·κ·E[ΔMPL]·H·S (H = 1 h, S = 1 site)"}
+    from robolabor.data.packs import default_store
+
+    result["store"] = str(Path(store if store is not None else default_store()).resolve())
+    result["record"] = record_valuation(result, opened.run.path)
     return result
+
+
+def record_valuation(result: dict[str, Any], run_path: Path) -> str:
+    """Keep a valuation in the valued run's directory, where ``data.library.pack_table``
+    finds it (``RUN/valuations/SETTING/NAME@vN.json``); returns the file."""
+    from robolabor.data.library import VALUATIONS, valuation_setting
+    from robolabor.experiments.files import atomic_write_text
+
+    path = Path(run_path) / VALUATIONS / valuation_setting(result) / f"{result['pack']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({k: v for k, v in result.items() if k != "out_path"},
+                                       indent=2, default=float))
+    return str(path)
 
 
 def _baseline(opened, eval_env, episodes) -> dict[str, Any]:

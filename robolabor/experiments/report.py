@@ -108,6 +108,22 @@ def plot_frontier(frontier: list, sla: float, path: str | Path, title: str = "")
     return str(path)
 
 
+def _pack_section(run_path: Path) -> str:
+    """The run's pack table (``data.library``) when packs were valued for it; features
+    come from the table's cache only (``robolabor pack table RUN`` computes them)."""
+    from robolabor.data.library import VALUATIONS, format_pack_table, pack_table, plot_pack_values
+
+    if not (run_path / VALUATIONS).is_dir():
+        return ""
+    table = pack_table(run_path, compute_features=False)
+    fig = plot_pack_values(table, run_path / "pack_values.png")
+    missing = sum(r["features"] is None for r in table["rows"])
+    note = (f"- {missing} pack(s) without features (novelty, prediction): run "
+            f"`robolabor pack table {run_path}` to compute them\n" if missing else "")
+    return ("\n## Data packs valued for this run\n\n" + format_pack_table(table) + note
+            + ("\n![predicted against measured ΔMPL](pack_values.png)\n" if fig else ""))
+
+
 def write_report(run_dir: str | Path, final_eval: dict[str, Any] | None = None) -> dict[str, str]:
     """Write report.md, report.html and report.png into the run directory."""
     opened = open_run(run_dir, load_agent=False)
@@ -167,6 +183,8 @@ mean ± 95% CI.
 
 ![learning curve, parity, quality, λ](report.png)
 """
+    packs_md = _pack_section(run.path)
+    md += packs_md
     if opened.warnings:
         md += "\n" + "".join(f"- **warning**: {w}\n" for w in opened.warnings)
     (run.path / "report.md").write_text(md)
@@ -177,7 +195,8 @@ mean ± 95% CI.
             f"{html.escape(str(meta.get('config_hash')))} · seed {meta.get('seed')}</p>"
             f"<table border=1 cellpadding=4><tr><th>metric</th><th>learned</th>"
             f"<th>optimum</th></tr>{body}</table><pre>{html.escape(reach)}</pre>"
-            f"<img src='report.png' alt='curves'>")
+            f"<img src='report.png' alt='curves'>"
+            + (f"<h2>Data packs</h2><pre>{html.escape(packs_md)}</pre>" if packs_md else ""))
     (run.path / "report.html").write_text(page)
     return {"markdown": str(run.path / "report.md"), "html": str(run.path / "report.html"),
             "figure": str(png), "checkpoint": ckpt, "checkpoint_warnings": opened.warnings}
