@@ -25,17 +25,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _report import emit
+from _report import emit, git_commit
 
 from robolabor.data.novelty import (
     METHODS,
     build_detector,
     detection_metrics,
     encode_observations,
-    load_replay,
     replay_latents,
 )
 from robolabor.data.packs import collect
+from robolabor.experiments.checkpoints import load_replay
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED
 from robolabor.experiments.rollout import make_env
@@ -75,15 +75,22 @@ def main() -> None:
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--seed", type=int, default=0, help="detector seed")
     ap.add_argument("--throughput-n", type=int, default=200_000)
+    ap.add_argument("--episode-seed", type=int, default=REPORT_EVAL_SEED,
+                    help="first episode seed of the test sets (each set 1,000 further on); "
+                         "below 1,000,000 = tuning episodes")
+    ap.add_argument("--noise", default=None,
+                    help="diffusion noise modes to compare on one fitted model, e.g. "
+                         "sampled,none (keys diffusion_MODE); default: the config's only")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     opened = open_run(args.run_dir)
-    fit_z, hold_z = replay_latents(opened.agent, load_replay(opened.checkpoint))
-    sets = {"id": test_latents(opened, None, args.episodes, REPORT_EVAL_SEED)}
+    fit_z, hold_z = replay_latents(opened.agent, load_replay(opened))
+    seed0 = args.episode_seed
+    sets = {"id": test_latents(opened, None, args.episodes, seed0)}
     for i, (name, fname) in enumerate(SETS.items()):
         sets[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,
-                                  REPORT_EVAL_SEED + 1000 * (i + 1))
+                                  seed0 + 1000 * (i + 1))
     parts = Path(opened.run.path).parts
     result: dict = {
         "run_dir": str(Path(*parts[parts.index("runs"):])) if "runs" in parts
@@ -93,22 +100,30 @@ def main() -> None:
         "fit_latents": int(fit_z.shape[0]), "holdout_latents": int(hold_z.shape[0]),
         "test_latents": {k: int(v.shape[0]) for k, v in sets.items()},
         "sets": {"id": "the run's own task", **SETS}, "threads": 1,
+        "episode_seed": seed0, "commit": git_commit(),
+        "episodes_kind": "reported" if seed0 >= REPORT_EVAL_SEED else "tuning",
     }
+    methods = []
     for method in args.methods.split(","):
         det = build_detector(method, seed=args.seed)
         t0 = time.perf_counter()
         det.fit(fit_z, holdout=hold_z) if method == "diffusion" else det.fit(fit_z)
         fit_s = time.perf_counter() - t0
-        s_id = det.score(sets["id"])
-        row = {name: detection_metrics(s_id, det.score(z)) for name, z in sets.items()
-               if name != "id"}
-        row["fit_seconds"] = fit_s
-        row["latents_per_s"] = throughput(det, sets["id"], args.throughput_n)
-        if method == "diffusion":
-            row["components"] = det.k
-        result[method] = row
-    best = {s: max((m for m in args.methods.split(",")), key=lambda m: result[m][s]["auroc"])
-            for s in SETS}
+        variants = {method: det}
+        if method == "diffusion" and args.noise:
+            variants = {f"diffusion_{mode}": det.with_noise(mode)
+                        for mode in args.noise.split(",")}
+        for key, d in variants.items():
+            s_id = d.score(sets["id"])
+            row = {name: detection_metrics(s_id, d.score(z)) for name, z in sets.items()
+                   if name != "id"}
+            row["fit_seconds"] = fit_s
+            row["latents_per_s"] = throughput(d, sets["id"], args.throughput_n)
+            if method == "diffusion":
+                row.update(components=d.k, noise=d.cfg.noise)
+            result[key] = row
+            methods.append(key)
+    best = {s: max(methods, key=lambda m: result[m][s]["auroc"]) for s in SETS}
     result["best_auroc"] = best
     emit(result, args.json)
 

@@ -11,15 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robolabor.cli import main
-from robolabor.data.estimator import (FEATURES, RidgeEstimator, critic_features,
-                                      duplicate_fraction, estimator_scores,
-                                      held_out_predictions)
-from robolabor.data.library import (VALUATIONS, detection_f1, pack_table, read_valuations,
-                                    two_means)
-from robolabor.data.novelty import load_replay
+from robolabor.data.estimator import (
+    FEATURES,
+    RidgeEstimator,
+    critic_features,
+    duplicate_fraction,
+    estimator_scores,
+    held_out_predictions,
+)
+from robolabor.data.library import VALUATIONS, detection_f1, pack_table, read_valuations, two_means
 from robolabor.data.packs import corrupt, create_pack, open_pack
 from robolabor.data.valuation import value_pack
 from robolabor.errors import UserError
+from robolabor.experiments.checkpoints import load_replay
 from robolabor.experiments.config import config_from_dict
 from robolabor.experiments.report import write_report
 from robolabor.experiments.runs import open_run
@@ -110,7 +114,8 @@ def test_duplicates_and_critic_features(tiny):
     assert duplicate_fraction(tr) == 0.0
     assert duplicate_fraction(corrupt(tr, "duplicates")) == pytest.approx(0.5)
     opened = open_run(run)
-    replay = load_replay(opened.checkpoint)
+    buffer = load_replay(opened)
+    replay = buffer.transitions(buffer.live_ids())
     lam, target = opened.state["lagrange"]["lam"], opened.state["lagrange"]["sla"]
     plain = critic_features(opened.agent, tr, replay, lam, target)
     lied = copy.deepcopy(tr)

@@ -64,12 +64,30 @@ def test_diffusion_scores_are_reproducible(data):
 def test_a_diffusion_score_does_not_depend_on_the_batch_size(data):
     """Latent i meets noise row i mod NOISE_ROWS whatever the batches: 1,300 latents
     scored in batches that do and do not line up with the 512 noise rows agree."""
-    det = DiffusionNovelty(DiffusionConfig(seed=0, **TINY)).fit(data["fit"])
+    det = DiffusionNovelty(DiffusionConfig(seed=0, noise="sampled", **TINY)).fit(data["fit"])
     z = cloud(1300, 7)
     ref = det.score(z)
     for batch in (100, 512, 700, 4096):
         np.testing.assert_allclose(det.score(z, batch_size=batch), ref, rtol=1e-5, atol=1e-5)
     assert not np.allclose(det.score(z[1:]), ref[1:], atol=1e-3)  # a row shift: other noise
+
+
+def test_noise_free_score_is_deterministic_per_latent_and_separates(data):
+    """noise="none" scores ||ε_θ(√ᾱ·x0, t)||²: a latent's score is its own, whatever
+    else is in the batch or where it sits, and a shifted cloud still scores higher."""
+    det = DiffusionNovelty(DiffusionConfig(seed=0, noise="sampled", **TINY)).fit(data["fit"])
+    clean = det.with_noise("none")
+    assert clean.cfg.noise == "none" and det.cfg.noise == "sampled"
+    assert DiffusionConfig().noise == "none"                # the default since §9.1
+    z = cloud(1300, 7)
+    ref = clean.score(z)
+    np.testing.assert_allclose(clean.score(z[1:]), ref[1:], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(clean.score(z[::-1], batch_size=100), ref[::-1], rtol=1e-5,
+                               atol=1e-5)
+    assert abs(float(clean.score(cloud(2000, 5)).mean())) < 0.5
+    assert auroc(clean.score(data["id"]), clean.score(data["ood"])) > 0.9
+    with pytest.raises(UserError, match="noise must be"):
+        DiffusionConfig(noise="antithetic")
 
 
 def test_noise_schedule_decreases_from_one():

@@ -176,6 +176,17 @@ class ReplayBuffer:
         """The observations of transitions ``ids`` (stacks rebuilt for video)."""
         return self._obs_pair(np.asarray(ids, np.int64) % self.capacity)[0]
 
+    def transitions(self, ids: np.ndarray) -> dict[str, np.ndarray]:
+        """Transitions ``ids`` as arrays (obs, action, reward, cost, next_obs, terminated,
+        truncated), stacks rebuilt for video: for readers of a run's replay."""
+        return self._rows(np.asarray(ids, np.int64) % self.capacity)
+
+    def _rows(self, slots: np.ndarray) -> dict[str, np.ndarray]:
+        obs, next_obs = self._obs_pair(slots)
+        return {"obs": obs, "action": self.action[slots], "reward": self.reward[slots],
+                "cost": self.cost[slots], "next_obs": next_obs,
+                "terminated": self.terminated[slots], "truncated": self.truncated[slots]}
+
     def _obs_pair(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.frame_stack is None:
             return self.obs[slots], self.next_obs[slots]
@@ -202,14 +213,9 @@ class ReplayBuffer:
             ids = self.oldest + (slots - self.oldest) % self.capacity
             probs = self.tree.leaves[slots] / self.tree.total
             weight = importance_weights(probs, len(self), 1.0 if beta is None else beta)
-        obs, next_obs = self._obs_pair(slots)
-        out = {
-            "obs": obs, "action": self.action[slots], "reward": self.reward[slots],
-            "cost": self.cost[slots], "next_obs": next_obs,
-            "terminated": self.terminated[slots].astype(np.float32),
-            "truncated": self.truncated[slots].astype(np.float32),
-            "index": ids,
-        }
+        out = self._rows(slots)
+        out.update(terminated=out["terminated"].astype(np.float32),
+                   truncated=out["truncated"].astype(np.float32), index=ids)
         if weight is not None:
             out["weight"] = weight
         return {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in out.items()}

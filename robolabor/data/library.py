@@ -41,6 +41,7 @@ __all__ = ["VALUATIONS", "valuation_setting", "read_valuations", "pack_table",
 
 VALUATIONS = "valuations"
 TARGETS = ("delta_mp", "delta_pct_of_frontier")
+CRITIC_SAMPLE = 5000  # replay transitions behind the TD-error ratio's denominator
 
 
 def valuation_setting(result: dict[str, Any]) -> str:
@@ -110,9 +111,9 @@ def _features(opened, packs: dict[str, Any], cache: Path, novelty_cfg, compute: 
         DiffusionNovelty,
         KNNNovelty,
         encode_observations,
-        load_replay,
         replay_latents,
     )
+    from robolabor.experiments.checkpoints import load_replay
     from robolabor.experiments.files import atomic_write_text
     from robolabor.schema import to_dict
 
@@ -124,8 +125,10 @@ def _features(opened, packs: dict[str, Any], cache: Path, novelty_cfg, compute: 
         blob = {"novelty_config": key, "packs": {}}
     missing = [r for r in packs if r not in blob["packs"]]
     if missing:
-        replay = load_replay(opened.checkpoint)
-        fit_z, hold_z = replay_latents(opened.agent, replay)
+        buffer = load_replay(opened)
+        fit_z, hold_z = replay_latents(opened.agent, buffer)
+        sample = np.random.default_rng(0).permutation(buffer.live_ids())[:CRITIC_SAMPLE]
+        replay = buffer.transitions(np.sort(sample))
         diffusion = DiffusionNovelty(novelty_cfg).fit(fit_z, holdout=hold_z)
         knn = KNNNovelty().fit(fit_z if hold_z is None else np.concatenate([fit_z, hold_z]))
         lam = float(opened.state["lagrange"]["lam"])

@@ -1,11 +1,16 @@
 """Novelty of encoder latents: a small diffusion model and the baselines it must beat.
 
 ``DiffusionNovelty`` fits a DDPM on a run's latents: an MLP predicts the noise added
-at step t of a cosine schedule, conditioned on a sinusoidal embedding of t. A latent
-the model has seen the like of is denoised well at every noise level; an unfamiliar
-one is not. The score is the noise-prediction error at a few fixed levels (a multi-level
-reconstruction score), each level standardised on held-out in-distribution latents
-(z-scores of the log error), then averaged: 0 is typical, a few units is novel.
+at step t of a cosine schedule, conditioned on a sinusoidal embedding of t. A trained
+noise predictor is a scaled score of the noised data density,
+ε_θ(x_t, t) ≈ −√(1 − ᾱ_t)·∇ log p_t(x_t): where the latents lie it predicts little noise,
+off them it points back towards them. The default score (``noise="none"``) is therefore
+the squared norm of the noise predicted at the clean latent scaled as at step t,
+||ε_θ(√ᾱ_t·x0, t)||², at a few low levels t, which needs no noise draw and so carries no
+Monte Carlo error; ``noise="sampled"`` is the denoising error ||ε_θ(x_t, t) − ε||² of
+one noise draw per level (a multi-level reconstruction score). Each level is
+standardised on held-out in-distribution latents (z-scores of the log), then averaged:
+0 is typical, a few units is novel.
 
 Latents are first projected on their principal components (``components``, enough for
 99.9% of the in-distribution variance by default): the state encoder maps a 10-number
@@ -22,15 +27,16 @@ Baselines on the same latents (same ``fit``/``score`` interface):
 * ``RNDNovelty``: random network distillation, the error of a trained predictor against
   a fixed random network.
 
-Every detector is deterministic given its seed: the diffusion score draws its noise from
-a generator seeded per call, so scoring the same latents twice gives the same scores.
+Every detector is deterministic given its seed: the sampled diffusion score draws its
+noise from a generator seeded per call, so scoring the same latents twice gives the same
+scores.
 ``auroc`` and ``fpr_at_tpr`` score a detector with OOD as the positive class.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -40,7 +46,7 @@ from robolabor.errors import UserError
 
 __all__ = ["DiffusionConfig", "DiffusionNovelty", "KNNNovelty", "MahalanobisNovelty",
            "RNDNovelty", "METHODS", "build_detector", "auroc", "fpr_at_tpr",
-           "detection_metrics", "encode_observations", "load_replay", "replay_latents"]
+           "detection_metrics", "encode_observations", "replay_latents"]
 
 METHODS = ("diffusion", "knn", "mahalanobis", "rnd")
 
@@ -110,6 +116,10 @@ class DiffusionConfig:
     steps: int = 100                     # diffusion steps T
     levels: tuple[int, ...] = (1, 2, 4)  # steps t scored: the low noise levels resolve
     draws: int = 1                       # the thin latent manifold; draws per level
+    noise: str = "none"                  # "none": ||ε_θ(√ᾱ_t·x0, t)||², the noise the model
+    #   predicts at the clean (scaled) latent, ∝ the smoothed density's score ∇ log p_t
+    #   there: deterministic, no Monte Carlo error; "sampled": ||ε_θ(x_t, t) − ε||²,
+    #   ε ~ N(0, I), one draw per level (chosen on tuning episodes: BENCHMARKS.md §9.1)
     hidden: int = 256
     depth: int = 2                       # hidden layers
     time_dim: int = 16
@@ -128,6 +138,8 @@ class DiffusionConfig:
                             f"got {self.levels}")
         if self.draws < 1 or self.train_iters < 1 or self.batch_size < 1:
             raise UserError("diffusion: draws, train_iters and batch_size must be >= 1")
+        if self.noise not in ("sampled", "none"):
+            raise UserError(f"diffusion: noise must be 'sampled' or 'none', got {self.noise!r}")
 
 
 class _Standardiser:
@@ -205,8 +217,19 @@ class DiffusionNovelty:
             sched.step()
         self.model.eval()
         self.final_loss = float(loss.detach())
+        self.holdout = hold
         self.std = _Standardiser().fit(self.raw_scores(hold))
         return self
+
+    def with_noise(self, noise: str) -> DiffusionNovelty:
+        """The same fitted model scoring with another ``noise`` mode, standardised again
+        on the same held-out latents (a comparison that shares the network)."""
+        import copy
+
+        other = copy.copy(self)
+        other.cfg = replace(self.cfg, noise=noise)
+        other.std = _Standardiser().fit(other.raw_scores(self.holdout))
+        return other
 
     def _project(self, z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         c = z - self.mean
@@ -236,8 +259,10 @@ class DiffusionNovelty:
         ab = self.alpha_bar[levels - 1][:, None, None]
         a, s = ab.sqrt(), (1 - ab).sqrt()
         gen = torch.Generator().manual_seed(cfg.seed + 1)
-        noise = torch.randn((cfg.draws, len(cfg.levels), NOISE_ROWS, self.k), generator=gen
-                            ).to(self.device)  # the same draws for every batch
+        sampled = cfg.noise == "sampled"
+        draws = cfg.draws if sampled else 1
+        noise = torch.randn((draws, len(cfg.levels), NOISE_ROWS, self.k), generator=gen
+                            ).to(self.device) if sampled else None  # the same for every batch
         act = nn.functional.silu
         out = np.empty((z.shape[0], len(cfg.levels)), np.float32)
         for lo in range(0, z.shape[0], batch_size):
@@ -246,16 +271,19 @@ class DiffusionNovelty:
             err = torch.zeros((len(cfg.levels), b), device=self.device)
             rows = None if lo % NOISE_ROWS == 0 and b <= NOISE_ROWS else \
                 torch.arange(lo, lo + b, device=self.device) % NOISE_ROWS
-            for d in range(cfg.draws):
-                eps = noise[d, :, :b] if rows is None else noise[d][:, rows]
-                xt = a * x0[None] + s * eps                                     # (L, B, k)
+            for d in range(draws):
+                if sampled:
+                    eps = noise[d, :, :b] if rows is None else noise[d][:, rows]
+                    xt = a * x0[None] + s * eps                                 # (L, B, k)
+                else:
+                    xt = (a * x0[None]).expand(len(cfg.levels), b, self.k)
                 h = act(torch.matmul(xt, w_x) + bias).reshape(-1, bias.shape[-1])
                 for i, (w, bb) in enumerate(rest):
                     h = torch.addmm(bb, h, w)
                     h = act(h) if i < len(rest) - 1 else h
-                pred = h.reshape(eps.shape)
-                err += ((pred - eps) ** 2).sum(-1)
-            out[lo:lo + b] = torch.log(err / cfg.draws + 1e-8).T.cpu().numpy()
+                pred = h.reshape(xt.shape)
+                err += ((pred - eps) if sampled else pred).pow(2).sum(-1)
+            out[lo:lo + b] = torch.log(err / draws + 1e-8).T.cpu().numpy()
         if self.has_residual:
             out = np.concatenate([out, np.log(resid + 1e-6)[:, None].astype(np.float32)], 1)
         return out
@@ -425,24 +453,19 @@ def encode_observations(agent, obs: np.ndarray, batch_size: int = 4096) -> np.nd
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 
-def load_replay(checkpoint) -> dict[str, np.ndarray]:
-    """A state run's checkpointed replay as arrays (obs, action, reward, cost, next_obs,
-    terminated, truncated)."""
-    with np.load(checkpoint / "replay.npz") as replay:
-        if "obs" not in replay.files:
-            raise UserError(f"{checkpoint}: a frame-stack replay; latent novelty and data "
-                            "valuation read state replays only")
-        return {k: replay[k] for k in ("obs", "action", "reward", "cost", "next_obs",
-                                       "terminated", "truncated")}
-
-
-def replay_latents(agent, replay: dict[str, np.ndarray], holdout_every: int = 5
-                   ) -> tuple[np.ndarray, np.ndarray | None]:
-    """(fit, holdout) latents of a replay: every ``holdout_every``-th episode held out
-    whole, so the standardisation never sees latents of an episode it was fitted on.
-    A replay of fewer episodes gives holdout None (``fit`` then holds out 20% of z)."""
-    done = replay["terminated"] | replay["truncated"]
-    episode = np.concatenate([[0], np.cumsum(done)[:-1]])
-    z = encode_observations(agent, replay["obs"])
+def replay_latents(agent, buffer, holdout_every: int = 5, stride: int = 1,
+                   chunk: int = 1024) -> tuple[np.ndarray, np.ndarray | None]:
+    """(fit, holdout) latents of a run's replay buffer: every ``holdout_every``-th
+    episode held out whole, so the standardisation never sees latents of an episode it
+    was fitted on; every ``stride``-th transition (frame stacks are rebuilt and encoded
+    ``chunk`` at a time, never all at once). A replay of fewer episodes gives holdout
+    None (``fit`` then holds out 20% of the latents)."""
+    ids = buffer.live_ids()
+    slots = ids % buffer.capacity
+    done = buffer.terminated[slots] | buffer.truncated[slots]
+    episode = np.concatenate([[0], np.cumsum(done)[:-1]])[::stride]
+    ids = ids[::stride]
+    z = np.concatenate([encode_observations(agent, buffer.observations(ids[lo:lo + chunk]))
+                        for lo in range(0, len(ids), chunk)])
     hold = episode % holdout_every == holdout_every - 1
     return (z[~hold], z[hold]) if hold.any() else (z, None)

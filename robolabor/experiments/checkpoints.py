@@ -76,6 +76,22 @@ def save_training_state(tmp: Path, agent: SAC, buffer: ReplayBuffer,
     (tmp / "state.json").write_text(json.dumps(state))
 
 
+def load_replay(opened) -> ReplayBuffer:
+    """The replay of an opened run's checkpoint (state or frame stacks) as it was left,
+    for readers of a run (novelty, data value); training restores it with the rest."""
+    env = opened.make_env()
+    try:
+        buffer = build_buffer(opened.cfg, env)
+    finally:
+        env.close()
+    try:
+        with np.load(opened.checkpoint / "replay.npz") as replay:
+            buffer.load_state_dict({k: replay[k] for k in replay.files})
+    except (OSError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{opened.checkpoint}: replay cannot be loaded ({exc})") from None
+    return buffer
+
+
 def load_training_state(ckpt: Path, agent: SAC, buffer: ReplayBuffer) -> dict[str, Any]:
     """Restore agent, replay and the global random generators; returns state.json."""
     blob, state = load_agent_weights(agent, ckpt)
