@@ -11,6 +11,11 @@ seeds from 1,000,000, so in- and out-of-distribution differ only in the task:
 * ``near_mix``: another dish mix (``heldout_glassware.yaml``);
 * ``far``: other dish types (``novelty_far_dish_types.yaml``).
 
+A pixel run of the physics scene (``robolabor/DishwashingPhysicsVideo-v0``, the ``pixel``
+encoder's latents of its frame stacks) gets its own sets: ``near`` the late rush in the
+same scene (``novelty_near_late_rush_physics.yaml``), ``far`` the same scene in another
+palette (``novelty_far_palette_physics.yaml``).
+
 Reported per method and set: AUROC and FPR95 (OOD positive), and per method the scoring
 throughput in latents/s on one core (torch and BLAS at one thread), fit seconds.
 
@@ -34,7 +39,6 @@ from robolabor.data.novelty import (
     encode_observations,
     replay_latents,
 )
-from robolabor.data.packs import collect
 from robolabor.experiments.checkpoints import load_replay
 from robolabor.experiments.config import config_hash, load_config
 from robolabor.experiments.protocol import REPORT_EVAL_SEED
@@ -44,16 +48,29 @@ from robolabor.experiments.runs import open_run
 VARIANTS = Path(__file__).resolve().parent.parent / "configs" / "variants"
 SETS = {"near": "heldout_late_rush.yaml", "near_mix": "heldout_glassware.yaml",
         "far": "novelty_far_dish_types.yaml"}
+SETS_BY_ENV = {  # the sets of a run on another env (pixel latents of the physics scene)
+    "robolabor/DishwashingPhysicsVideo-v0": {"near": "novelty_near_late_rush_physics.yaml",
+                                             "far": "novelty_far_palette_physics.yaml"}}
 
 
 def test_latents(opened, config: str | None, episodes: int, seed: int) -> np.ndarray:
+    """Latents of ``episodes`` episodes (env seeds seed, seed+1, ...) acted by the run's
+    agent (stochastic), encoded an episode at a time (frame stacks are never all kept)."""
     cfg = load_config(config) if config else opened.cfg
     env = make_env(cfg.env.id, cfg.env.config)
     agent = opened.agent
     agent.generator.manual_seed(seed)
-    tr = collect(env, lambda obs, e: agent.act(obs, deterministic=False), episodes, seed)
+    out = []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        seen, done = [], False
+        while not done:
+            seen.append(obs)
+            obs, _, terminated, truncated, _ = env.step(agent.act(obs, deterministic=False))
+            done = terminated or truncated
+        out.append(encode_observations(agent, np.stack(seen)))
     env.close()
-    return encode_observations(agent, tr.obs)
+    return np.concatenate(out)
 
 
 def throughput(det, z: np.ndarray, n: int, repeats: int = 3) -> float:
@@ -81,14 +98,24 @@ def main() -> None:
     ap.add_argument("--noise", default=None,
                     help="diffusion noise modes to compare on one fitted model, e.g. "
                          "sampled,none (keys diffusion_MODE); default: the config's only")
+    ap.add_argument("--levels", default=None,
+                    help="diffusion level sets to compare on one fitted model, e.g. "
+                         "'1,2,4;1,2;1' (keys diffusion_MODE_tLEVELS)")
+    ap.add_argument("--throughput-only", action="store_true",
+                    help="fit and time scoring only (on the replay's held-out latents): no "
+                         "test sets, no detection metrics")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     opened = open_run(args.run_dir)
     fit_z, hold_z = replay_latents(opened.agent, load_replay(opened))
     seed0 = args.episode_seed
-    sets = {"id": test_latents(opened, None, args.episodes, seed0)}
-    for i, (name, fname) in enumerate(SETS.items()):
+    set_files = SETS_BY_ENV.get(opened.cfg.env.id, SETS)
+    if args.throughput_only:
+        set_files = {}
+    sets = {"id": hold_z if args.throughput_only else
+            test_latents(opened, None, args.episodes, seed0)}
+    for i, (name, fname) in enumerate(set_files.items()):
         sets[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,
                                   seed0 + 1000 * (i + 1))
     parts = Path(opened.run.path).parts
@@ -99,7 +126,7 @@ def main() -> None:
         "encoder": opened.cfg.encoder.type, "latent_dim": int(fit_z.shape[1]),
         "fit_latents": int(fit_z.shape[0]), "holdout_latents": int(hold_z.shape[0]),
         "test_latents": {k: int(v.shape[0]) for k, v in sets.items()},
-        "sets": {"id": "the run's own task", **SETS}, "threads": 1,
+        "sets": {"id": "the run's own task", **set_files}, "threads": 1,
         "episode_seed": seed0, "commit": git_commit(),
         "episodes_kind": "reported" if seed0 >= REPORT_EVAL_SEED else "tuning",
     }
@@ -110,9 +137,13 @@ def main() -> None:
         det.fit(fit_z, holdout=hold_z) if method == "diffusion" else det.fit(fit_z)
         fit_s = time.perf_counter() - t0
         variants = {method: det}
-        if method == "diffusion" and args.noise:
-            variants = {f"diffusion_{mode}": det.with_noise(mode)
-                        for mode in args.noise.split(",")}
+        if method == "diffusion" and (args.noise or args.levels):
+            modes = args.noise.split(",") if args.noise else [det.cfg.noise]
+            levels = [tuple(int(t) for t in ls.split(",")) for ls in args.levels.split(";")] \
+                if args.levels else [det.cfg.levels]
+            variants = {f"diffusion_{m}" + (f"_t{'-'.join(map(str, ls))}" if args.levels
+                                            else ""): det.rescored(noise=m, levels=ls)
+                        for m in modes for ls in levels}
         for key, d in variants.items():
             s_id = d.score(sets["id"])
             row = {name: detection_metrics(s_id, d.score(z)) for name, z in sets.items()
@@ -120,10 +151,10 @@ def main() -> None:
             row["fit_seconds"] = fit_s
             row["latents_per_s"] = throughput(d, sets["id"], args.throughput_n)
             if method == "diffusion":
-                row.update(components=d.k, noise=d.cfg.noise)
+                row.update(components=d.k, noise=d.cfg.noise, levels=list(d.cfg.levels))
             result[key] = row
             methods.append(key)
-    best = {s: max(methods, key=lambda m: result[m][s]["auroc"]) for s in SETS}
+    best = {s: max(methods, key=lambda m: result[m][s]["auroc"]) for s in set_files}
     result["best_auroc"] = best
     emit(result, args.json)
 

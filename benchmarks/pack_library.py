@@ -21,10 +21,12 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from _report import emit, git_commit
 
-from robolabor.data.library import pack_table, plot_pack_values
+from robolabor.data.estimator import RidgeEstimator
+from robolabor.data.library import detection_f1, pack_table, plot_pack_values, two_means
 from robolabor.data.packs import collect, corrupt, make_policy, open_pack, write_pack
 from robolabor.data.valuation import value_pack
 from robolabor.experiments.config import load_config
@@ -58,11 +60,29 @@ LIBRARY = [
      2_004_000, "shuffled_rewards"),
     ("bad-duplicates-run", "synthetic", None, "run", 20, 2_002_000, "duplicates"),
 ]
+# Library B: ten fresh packs, fixed after the estimator's features were chosen on the
+# twenty above and before any value of these was seen. The estimator fitted on the
+# twenty (never refitted) predicts these: its held-out score (``--library b``).
+LIBRARY_B = [
+    ("b-kitchen-optimum", "customer", None, "optimum", 30, 3_000_000, None),
+    ("b-kitchen-run", "customer", None, "run", 40, 3_001_000, None),
+    ("b-kitchen-random", "synthetic", None, "random", 40, 3_002_000, None),
+    ("b-bar-random", "synthetic", "heldout_glassware.yaml", "random", 30, 3_003_000, None),
+    ("b-fragile-run", "platform", "heldout_fragile.yaml", "run", 30, 3_004_000, None),
+    ("b-rush-optimum-small", "platform", "heldout_late_rush.yaml", "optimum", 15, 3_005_000,
+     None),
+    ("b-far-run", "platform", "novelty_far_dish_types.yaml", "run", 30, 3_006_000, None),
+    ("b-bad-random-actions", "synthetic", None, "optimum", 20, 3_007_000, "random_actions"),
+    ("b-bad-shuffled-rewards", "synthetic", "heldout_fragile.yaml", "optimum", 40, 3_008_000,
+     "shuffled_rewards"),
+    ("b-bad-duplicates", "synthetic", "heldout_glassware.yaml", "optimum", 30, 3_009_000,
+     "duplicates"),
+]
 
 
-def build_library(run_dir: str, store: Path) -> list[str]:
+def build_library(run_dir: str, store: Path, library: list[tuple]) -> list[str]:
     refs = []
-    for name, prov, variant, policy, episodes, seed, bad in LIBRARY:
+    for name, prov, variant, policy, episodes, seed, bad in library:
         if (store / name).is_dir():
             refs.append(open_pack(name, store).ref)
             continue
@@ -80,6 +100,31 @@ def build_library(run_dir: str, store: Path) -> list[str]:
     return refs
 
 
+def held_out_library(table: dict, fit_names: set[str], test_names: set[str]) -> dict:
+    """The estimator fitted on one library's valued packs scores another's: Spearman of
+    its predictions of ΔMPL with the measured values, beside the two baselines, and
+    corrupted-pack detection on the held-out packs alone."""
+    from scipy.stats import spearmanr
+
+    def pick(names):
+        return [r for r in table["rows"] if r["valued"] and r["pack"].split("@")[0] in names]
+
+    fit, test = pick(fit_names), pick(test_names)
+    est = RidgeEstimator().fit([r["features"] for r in fit], [r["delta_mp"]["mean"] for r in fit])
+    pred = est.predict([r["features"] for r in test])
+    y = [r["delta_mp"]["mean"] for r in test]
+    truth = np.array([bool(r["corrupted"]) for r in test])
+    flagged = two_means(y)
+    return {"fit_packs": len(fit), "test_packs": len(test), "target": "delta_mp",
+            "spearman_estimator": float(spearmanr(pred, y).statistic),
+            "spearman_size_only": float(spearmanr([r["transitions"] for r in test], y).statistic),
+            "spearman_knn_novelty": float(spearmanr([-r["features"]["knn_novelty_mean"]
+                                                     for r in test], y).statistic),
+            "predicted": {r["pack"]: float(p) for r, p in zip(test, pred, strict=True)},
+            "detection_f1_delta_mp": detection_f1(flagged, truth),
+            "flagged": [r["pack"] for r, f in zip(test, flagged, strict=True) if f]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
@@ -91,12 +136,16 @@ def main() -> None:
     ap.add_argument("--out", default=None,
                     help="folder for the arms (default RUN_DIR-library; one per --steps)")
     ap.add_argument("--plot", default=None, help="PNG of predicted against measured ΔMPL")
+    ap.add_argument("--library", default="a", choices=("a", "b"),
+                    help="a: the twenty packs; b: ten fresh ones scored by the estimator "
+                         "fitted on a (value a first)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(1)
     store = Path(args.store)
     t0 = time.perf_counter()
-    refs = build_library(args.run_dir, store)
+    library = LIBRARY_B if args.library == "b" else LIBRARY
+    refs = build_library(args.run_dir, store, library)
     out = Path(args.out) if args.out else \
         Path(args.run_dir).parent / f"{Path(args.run_dir).name}-library"
     setting = None
@@ -110,6 +159,9 @@ def main() -> None:
               "packs": [{k: v for k, v in row.items()} for row in table["rows"]],
               "estimator": table["estimator"], "detection": table["detection"],
               "commit": git_commit(), "wall_seconds": time.perf_counter() - t0}
+    if args.library == "b":
+        result["held_out_library"] = held_out_library(table, {n[0] for n in LIBRARY},
+                                                      {n[0] for n in LIBRARY_B})
     if args.plot:
         result["figure"] = plot_pack_values(table, args.plot)
     emit(result, args.json)

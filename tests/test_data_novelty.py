@@ -76,7 +76,7 @@ def test_noise_free_score_is_deterministic_per_latent_and_separates(data):
     """noise="none" scores ||ε_θ(√ᾱ·x0, t)||²: a latent's score is its own, whatever
     else is in the batch or where it sits, and a shifted cloud still scores higher."""
     det = DiffusionNovelty(DiffusionConfig(seed=0, noise="sampled", **TINY)).fit(data["fit"])
-    clean = det.with_noise("none")
+    clean = det.rescored(noise="none")
     assert clean.cfg.noise == "none" and det.cfg.noise == "sampled"
     assert DiffusionConfig().noise == "none"                # the default since §9.1
     z = cloud(1300, 7)
@@ -88,6 +88,8 @@ def test_noise_free_score_is_deterministic_per_latent_and_separates(data):
     assert auroc(clean.score(data["id"]), clean.score(data["ood"])) > 0.9
     with pytest.raises(UserError, match="noise must be"):
         DiffusionConfig(noise="antithetic")
+    one = clean.rescored(levels=(1,))                         # fewer levels, same network
+    assert one.raw_scores(z[:10]).shape[1] == clean.raw_scores(z[:10]).shape[1] - 2
 
 
 def test_noise_schedule_decreases_from_one():

@@ -221,13 +221,14 @@ class DiffusionNovelty:
         self.std = _Standardiser().fit(self.raw_scores(hold))
         return self
 
-    def with_noise(self, noise: str) -> DiffusionNovelty:
-        """The same fitted model scoring with another ``noise`` mode, standardised again
-        on the same held-out latents (a comparison that shares the network)."""
+    def rescored(self, **changes) -> DiffusionNovelty:
+        """The same fitted model scoring with other scoring fields (``noise``, ``levels``),
+        standardised again on the same held-out latents: a comparison that shares the
+        network."""
         import copy
 
         other = copy.copy(self)
-        other.cfg = replace(self.cfg, noise=noise)
+        other.cfg = replace(self.cfg, **changes)
         other.std = _Standardiser().fit(other.raw_scores(self.holdout))
         return other
 
