@@ -276,9 +276,11 @@ class DiffusionNovelty:
                 if sampled:
                     eps = noise[d, :, :b] if rows is None else noise[d][:, rows]
                     xt = a * x0[None] + s * eps                                 # (L, B, k)
-                else:
-                    xt = (a * x0[None]).expand(len(cfg.levels), b, self.k)
-                h = act(torch.matmul(xt, w_x) + bias).reshape(-1, bias.shape[-1])
+                    h = act(torch.matmul(xt, w_x) + bias).reshape(-1, bias.shape[-1])
+                else:  # x_t = √ᾱ_t·x0: the first layer's product once, scaled per level
+                    xt = x0.expand(len(cfg.levels), b, self.k)
+                    h = act(torch.addcmul(bias, a, torch.matmul(x0, w_x)[None])
+                            ).reshape(-1, bias.shape[-1])
                 for i, (w, bb) in enumerate(rest):
                     h = torch.addmm(bb, h, w)
                     h = act(h) if i < len(rest) - 1 else h
