@@ -202,3 +202,31 @@ def _small_diffusion():
     from robolabor.data.novelty import DiffusionConfig
 
     return DiffusionConfig(train_iters=30, hidden=32)
+
+
+def test_a_video_pack_is_valued_and_tabled_on_a_pixel_run(tmp_path):
+    """Frame-stack packs go through the same path: arms with the pack in a frame-stack
+    replay, features from pixel latents and the pixel run's critic."""
+    from pathlib import Path
+
+    from robolabor.experiments.config import load_config
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_config(root / "configs" / "shift_video.yaml", overrides={
+        "train.total_steps": 60, "train.eval_every": 60, "train.checkpoint_every": 60,
+        "train.eval_episodes": 1, "train.progress": False, "sac.learning_starts": 40,
+        "sac.batch_size": 8, "env.config": {"shift_minutes": 20}})
+    run = tmp_path / "runs" / "pixel"
+    start_run(cfg, run)
+    variant = tmp_path / "cam.yaml"
+    variant.write_text("env:\n  id: robolabor/DishwashingShiftVideo-v0\n"
+                       "  config: {shift_minutes: 20}\n")
+    store = tmp_path / "packs"
+    create_pack("cam", str(variant), "customer", "random", 1, 0, store)
+    r = value_pack(run, "cam", seeds=2, steps=10, episodes=2, out=tmp_path / "runs" / "v",
+                   store=store, workers=1)
+    assert r["pack_transitions"] == 20 and r["delta_mp"]["n"] == 2
+    table = pack_table(run, store, novelty_cfg=_small_diffusion())
+    row = table["rows"][0]
+    assert row["pack"] == "cam@v1" and row["valued"] and row["features"]["td_ratio"] > 0
+    assert np.isfinite(row["novelty_mean"]) and row["features"]["duplicate_fraction"] == 0.0

@@ -133,3 +133,61 @@ def test_corruptions_keep_size_and_break_what_they_say(transitions):
     assert len(du) == len(tr) and du.n_episodes == 1
     with pytest.raises(Exception, match="unknown"):
         corrupt(tr, "bitflip")
+
+
+# ------------------------------------------------------------------- video packs
+@pytest.fixture()
+def video():
+    env = make_env("robolabor/DishwashingShiftVideo-v0", SHORT, frames=4)
+    act, record = make_policy("random", env, seed=0)
+    seen = []
+
+    def recording(obs, e):
+        seen.append(np.array(obs))
+        return act(obs, e)
+
+    tr = collect(env, recording, episodes=2, seed=3)
+    env.close()
+    return tr, record, seen
+
+
+def test_video_pack_stores_each_frame_once_and_reads_the_stacks_back(video, tmp_path):
+    tr, record, seen = video
+    assert tr.is_video and tr.obs.shape == (24, 4, 3, 64, 64) and len(seen) == 24
+    np.testing.assert_array_equal(tr.obs[np.arange(24)], np.stack(seen))
+    np.testing.assert_array_equal(tr.next_obs[:11], np.stack(seen[1:12]))
+    write_pack(tr, "cam", "customer", "robolabor/DishwashingShiftVideo-v0", {}, record,
+               tmp_path)
+    pack = open_pack("cam", tmp_path)
+    assert pack.meta["frame_stack"] == 4 and pack.meta["frames"] == 2 * (4 + 12)
+    assert isinstance(pack.transitions.obs.frames, np.memmap)   # read lazily from disk
+    np.testing.assert_array_equal(pack.transitions.obs[np.arange(24)], np.stack(seen))
+    np.testing.assert_array_equal(pack.transitions.next_obs[5], tr.next_obs[5])
+    assert verify_pack("cam", tmp_path)["files"] == ["frames.npy", "transitions.parquet"]
+    # a subset keeps only the frames its stacks need, and reads back the same stacks
+    from robolabor.data.packs import corrupt
+
+    dup = corrupt(tr, "duplicates")
+    write_pack(dup, "cam-dup", "synthetic", "x", {}, record, tmp_path)
+    again = open_pack("cam-dup", tmp_path)
+    assert again.meta["frames"] == 4 + 12
+    np.testing.assert_array_equal(again.transitions.obs[np.arange(24)], dup.obs[np.arange(24)])
+    frames = pack.path / "frames.npy"
+    blob = bytearray(frames.read_bytes())
+    blob[-1] ^= 0xFF
+    frames.write_bytes(bytes(blob))
+    with pytest.raises(PackError, match="does not match its manifest"):
+        open_pack("cam", tmp_path)
+
+
+def test_video_pack_loads_into_a_frame_stack_replay(video, tmp_path):
+    tr, record, _ = video
+    write_pack(tr, "cam", "customer", "x", {}, record, tmp_path)
+    pack = open_pack("cam", tmp_path)
+    buf = ReplayBuffer(100, (4, 3, 64, 64), np.uint8, 2, frame_stack=4)
+    assert load_into_replay(pack, buf, dual_target=0.03) == 24
+    np.testing.assert_array_equal(buf.observations(np.arange(24)), tr.obs[np.arange(24)])
+    got = buf.transitions(np.arange(24))
+    np.testing.assert_array_equal(got["next_obs"], tr.next_obs[np.arange(24)])
+    with pytest.raises(PackError, match="do not fit"):
+        load_into_replay(pack, ReplayBuffer(10, (10,), np.float32, 2), 0.03)

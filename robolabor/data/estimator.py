@@ -73,10 +73,11 @@ def _td_error(agent, obs, action, reward, cost, next_obs, terminated, lam: float
 
 
 def critic_features(agent, tr, replay: dict[str, np.ndarray], lam: float,
-                    dual_target: float, batch: int = 4096) -> dict[str, float]:
+                    dual_target: float, batch: int | None = None) -> dict[str, float]:
     """``advantage`` and ``td_ratio`` of transitions ``tr`` under the run's critic;
     ``replay`` holds the run's own transitions (obs, action, reward, cost, next_obs,
     terminated) for the ratio's denominator."""
+    batch = batch or (256 if tr.is_video else 4096)  # frame stacks: ~25 MB a batch
     cost = tr.broken.astype(np.float64) - dual_target * tr.attempts.astype(np.float64)
     adv, td = [], []
     for lo in range(0, len(tr), batch):
@@ -97,8 +98,11 @@ def critic_features(agent, tr, replay: dict[str, np.ndarray], lam: float,
 
 
 def duplicate_fraction(tr) -> float:
-    """1 − distinct (obs, action, reward, next_obs) rows / rows."""
-    rows = np.concatenate([tr.obs, tr.action, tr.reward[:, None], tr.next_obs], axis=1)
+    """1 − distinct (obs, action, reward, next_obs) rows / rows (a video pack's stacks
+    by the frames they end at)."""
+    obs, nxt = (tr.obs.last[:, None], tr.next_obs.last[:, None]) if tr.is_video \
+        else (tr.obs, tr.next_obs)
+    rows = np.concatenate([obs, tr.action, tr.reward[:, None], nxt], axis=1)
     return 1.0 - len(np.unique(rows, axis=0)) / max(len(rows), 1)
 
 

@@ -127,7 +127,8 @@ def _features(opened, packs: dict[str, Any], cache: Path, novelty_cfg, compute: 
     if missing:
         buffer = load_replay(opened)
         fit_z, hold_z = replay_latents(opened.agent, buffer)
-        sample = np.random.default_rng(0).permutation(buffer.live_ids())[:CRITIC_SAMPLE]
+        n = CRITIC_SAMPLE if buffer.frame_stack is None else CRITIC_SAMPLE // 5  # stacks
+        sample = np.random.default_rng(0).permutation(buffer.live_ids())[:n]
         replay = buffer.transitions(np.sort(sample))
         diffusion = DiffusionNovelty(novelty_cfg).fit(fit_z, holdout=hold_z)
         knn = KNNNovelty().fit(fit_z if hold_z is None else np.concatenate([fit_z, hold_z]))

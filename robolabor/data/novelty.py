@@ -446,8 +446,10 @@ def detection_metrics(scores_in, scores_out) -> dict[str, float]:
 # ------------------------------------------------------------------------ latents
 @torch.no_grad()
 def encode_observations(agent, obs: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """A trained agent's latents (its online encoder, eval mode) of observations (N, ...)."""
-    obs = np.asarray(obs)
+    """A trained agent's latents (its online encoder, eval mode) of observations (N, ...);
+    anything sliceable with a ``shape`` (a pack's ``FrameStacks``) is read a batch at a
+    time."""
+    obs = obs if hasattr(obs, "shape") else np.asarray(obs)
     agent.encoder.eval()
     out = []
     for lo in range(0, obs.shape[0], batch_size):

@@ -16,10 +16,16 @@ manifest, so a pack edited after it was written is refused. Versions are never
 overwritten: creating a pack that exists writes its next version, and ``NAME`` means
 the newest version (``NAME@v2`` a given one).
 
+A pack of a video env stores its frames once: ``frames.npy`` holds each episode's
+first stack and then one new frame per step, and the table's ``obs_last`` and
+``next_last`` columns name the newest frame of each transition's two stacks (a stack
+is the ``frame_stack`` frames ending there). ``frames.npy`` is memory-mapped on open, so
+an 8-frame 64×64 pack costs one frame per step on disk and nothing until a stack is
+read (``FrameStacks``).
+
 Collecting policies: ``random`` (uniform actions), ``optimum`` (the exact DP policy
 of the pack's own env, ``robolabor.envs.optimum``) and ``run:RUN_DIR`` (a trained
-run's agent, stochastic, from its newest valid checkpoint). Image observations
-(video envs) are not supported yet: ``create_pack`` refuses them.
+run's agent, stochastic, from its newest valid checkpoint).
 """
 
 from __future__ import annotations
@@ -41,14 +47,15 @@ from robolabor.errors import UserError
 from robolabor.experiments.files import sha256_file
 from robolabor.schema import to_dict
 
-__all__ = ["PROVENANCES", "PACK_FILE", "DATA_FILE", "CORRUPTIONS", "PackError", "Transitions",
-           "Pack", "corrupt",
+__all__ = ["PROVENANCES", "PACK_FILE", "DATA_FILE", "FRAMES_FILE", "CORRUPTIONS", "PackError",
+           "FrameStacks", "Transitions", "Pack", "corrupt",
            "collect", "make_policy", "create_pack", "write_pack", "open_pack", "list_packs",
            "verify_pack", "load_into_replay", "default_store"]
 
 PROVENANCES = ("customer", "platform", "synthetic")
 PACK_FILE = "pack.json"
 DATA_FILE = "transitions.parquet"
+FRAMES_FILE = "frames.npy"
 FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _COLUMNS = ("obs", "action", "reward", "next_obs", "broken", "attempts", "terminated",
@@ -66,8 +73,40 @@ def default_store() -> Path:
 
 # ----------------------------------------------------------------------- transitions
 @dataclass
+class FrameStacks:
+    """N frame stacks read from frames stored once: stack i is
+    ``frames[last[i] - depth + 1 : last[i] + 1]``, shape (depth, C, H, W). Indexing
+    with an int, a slice or an index array reads those stacks; ``take`` selects
+    transitions without reading any frame."""
+
+    frames: np.ndarray   # (F, C, H, W) uint8, memory-mapped from disk
+    last: np.ndarray     # (N,) int64: the newest frame of each stack
+    depth: int
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.last), self.depth, *self.frames.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.frames.dtype
+
+    def __len__(self) -> int:
+        return len(self.last)
+
+    def __getitem__(self, idx) -> np.ndarray:
+        last = self.last[idx]
+        return np.asarray(self.frames[np.asarray(last)[..., None]
+                                      + np.arange(1 - self.depth, 1)])
+
+    def take(self, idx) -> FrameStacks:
+        return FrameStacks(self.frames, self.last[idx], self.depth)
+
+
+@dataclass
 class Transitions:
-    """Column arrays of N transitions (obs (N, D) float32, the rest (N,) or (N, A))."""
+    """Column arrays of N transitions (obs (N, D) float32, or ``FrameStacks`` for a
+    video env; the rest (N,) or (N, A))."""
 
     obs: np.ndarray
     action: np.ndarray
@@ -87,13 +126,13 @@ class Transitions:
     def n_episodes(self) -> int:
         return int(np.unique(self.episode).size)
 
-    def subset(self, idx) -> Transitions:
-        return Transitions(**{c: getattr(self, c)[idx] for c in _COLUMNS})
+    @property
+    def is_video(self) -> bool:
+        return isinstance(self.obs, FrameStacks)
 
-    @staticmethod
-    def concat(parts: list[Transitions]) -> Transitions:
-        return Transitions(**{c: np.concatenate([getattr(p, c) for p in parts])
-                              for c in _COLUMNS})
+    def subset(self, idx) -> Transitions:
+        return Transitions(**{c: (v.take(idx) if isinstance(v, FrameStacks) else v[idx])
+                              for c in _COLUMNS for v in [getattr(self, c)]})
 
 
 def collect(env, act: Callable[[np.ndarray, Any], np.ndarray], episodes: int, seed: int
@@ -102,26 +141,46 @@ def collect(env, act: Callable[[np.ndarray, Any], np.ndarray], episodes: int, se
     ``act(obs, env)`` gives the action (the env is passed for state-based policies)."""
     if episodes < 1:
         raise UserError(f"episodes: must be >= 1, got {episodes}")
-    if env.observation_space.dtype == np.uint8:
-        raise PackError("packs of image observations (video envs) are not supported yet; "
-                        "collect from the state env")
+    video = env.observation_space.dtype == np.uint8
+    if video and len(env.observation_space.shape) != 4:
+        raise PackError(f"image observations must be (T, C, H, W) frame stacks, got "
+                        f"{env.observation_space.shape}")
+    frames: list[np.ndarray] = []   # video: each episode's first stack, then a frame a step
     cols: dict[str, list] = {c: [] for c in _COLUMNS}
     for ep in range(episodes):
         obs, _ = env.reset(seed=seed + ep)
+        if video:
+            frames.extend(obs)
         done, t = False, 0
         while not done:
             action = np.asarray(act(obs, env), dtype=np.float32)
             nxt, reward, terminated, truncated, info = env.step(action)
-            for c, v in (("obs", obs), ("action", action), ("reward", reward),
-                         ("next_obs", nxt), ("broken", info["broken"]),
+            if video:
+                if not np.array_equal(nxt[:-1], obs[1:]):
+                    raise PackError("next observation is not the stack shifted by one "
+                                    "frame; a video pack needs time-ordered frame stacks")
+                cols["obs"].append(len(frames) - 1)
+                frames.append(nxt[-1])
+                cols["next_obs"].append(len(frames) - 1)
+            else:
+                cols["obs"].append(obs)
+                cols["next_obs"].append(nxt)
+            for c, v in (("action", action), ("reward", reward), ("broken", info["broken"]),
                          ("attempts", info["attempts"]), ("terminated", terminated),
                          ("truncated", truncated), ("episode", ep), ("t", t)):
                 cols[c].append(v)
             obs, t, done = nxt, t + 1, terminated or truncated
+    if video:
+        stack, depth = np.stack(frames), env.observation_space.shape[0]
+        obs_col = FrameStacks(stack, np.asarray(cols["obs"], np.int64), depth)
+        next_col = FrameStacks(stack, np.asarray(cols["next_obs"], np.int64), depth)
+    else:
+        obs_col = np.asarray(cols["obs"], np.float32)
+        next_col = np.asarray(cols["next_obs"], np.float32)
     return Transitions(
-        obs=np.asarray(cols["obs"], np.float32), action=np.asarray(cols["action"], np.float32),
+        obs=obs_col, action=np.asarray(cols["action"], np.float32),
         reward=np.asarray(cols["reward"], np.float32),
-        next_obs=np.asarray(cols["next_obs"], np.float32),
+        next_obs=next_col,
         broken=np.asarray(cols["broken"], np.int32),
         attempts=np.asarray(cols["attempts"], np.int32),
         terminated=np.asarray(cols["terminated"], np.bool_),
@@ -195,24 +254,41 @@ def _table(tr: Transitions) -> pa.Table:
         a = np.ascontiguousarray(a, np.float32)
         return pa.FixedSizeListArray.from_arrays(pa.array(a.ravel()), a.shape[1])
 
-    return pa.table({"obs": vec(tr.obs), "action": vec(tr.action), "reward": tr.reward,
-                     "next_obs": vec(tr.next_obs), "broken": tr.broken,
-                     "attempts": tr.attempts, "terminated": tr.terminated,
-                     "truncated": tr.truncated, "episode": tr.episode, "t": tr.t})
+    obs = {"obs_last": tr.obs.last, "next_last": tr.next_obs.last} if tr.is_video else \
+        {"obs": vec(tr.obs), "next_obs": vec(tr.next_obs)}
+    return pa.table({**obs, "action": vec(tr.action), "reward": tr.reward,
+                     "broken": tr.broken, "attempts": tr.attempts,
+                     "terminated": tr.terminated, "truncated": tr.truncated,
+                     "episode": tr.episode, "t": tr.t})
 
 
-def _from_table(table: pa.Table, where: str) -> Transitions:
-    missing = [c for c in _COLUMNS if c not in table.column_names]
+def _from_table(table: pa.Table, where: str, frames: np.ndarray | None = None,
+                depth: int | None = None) -> Transitions:
+    """Transitions from the table (a video pack's stacks over ``frames``)."""
+    names = {"obs": "obs_last", "next_obs": "next_last"} if frames is not None else {}
+    missing = [names.get(c, c) for c in _COLUMNS if names.get(c, c) not in table.column_names]
     if missing:
         raise PackError(f"{where}: missing column(s) {missing}")
 
     def col(name: str) -> np.ndarray:
-        arr = table.column(name).combine_chunks()
+        arr = table.column(names.get(name, name)).combine_chunks()
         if pa.types.is_fixed_size_list(arr.type):
             return arr.flatten().to_numpy().reshape(len(arr), arr.type.list_size)
-        return arr.to_numpy(zero_copy_only=False)
+        out = arr.to_numpy(zero_copy_only=False)
+        if name in names:
+            if out.size and (out.min() < depth - 1 or out.max() >= len(frames)):
+                raise PackError(f"{where}: frame index out of range of {FRAMES_FILE}")
+            return FrameStacks(frames, out.astype(np.int64), depth)
+        return out
 
     return Transitions(**{c: col(c) for c in _COLUMNS})
+
+
+def _read_transitions(path: Path, meta: dict[str, Any]) -> Transitions:
+    """A pack directory's transitions; a video pack's frames memory-mapped."""
+    frames = np.load(path / FRAMES_FILE, mmap_mode="r") if meta.get("frame_stack") else None
+    return _from_table(pq.read_table(path / DATA_FILE), str(path / DATA_FILE), frames,
+                       meta.get("frame_stack"))
 
 
 @dataclass
@@ -262,17 +338,34 @@ def write_pack(tr: Transitions, name: str, provenance: str, env_id: str, env_par
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        pq.write_table(_table(tr), tmp / DATA_FILE)
+        files = [DATA_FILE]
+        if not tr.is_video:
+            pq.write_table(_table(tr), tmp / DATA_FILE)
+        else:
+            used = np.union1d(tr.obs.last, tr.next_obs.last)  # a subset keeps its frames only
+            keep = np.unique(used[:, None] + np.arange(1 - tr.obs.depth, 1))
+            np.save(tmp / FRAMES_FILE, np.asarray(tr.obs.frames[keep]))
+            remap = np.searchsorted(keep, np.stack([tr.obs.last, tr.next_obs.last]))
+            pq.write_table(_table(Transitions(**{
+                **{c: getattr(tr, c) for c in _COLUMNS},
+                "obs": FrameStacks(tr.obs.frames, remap[0], tr.obs.depth),
+                "next_obs": FrameStacks(tr.obs.frames, remap[1], tr.obs.depth)})),
+                tmp / DATA_FILE)
+            files.append(FRAMES_FILE)
         meta = {
             "format": FORMAT, "name": name, "version": version, "provenance": provenance,
             "env_id": env_id, "env_params": env_params, "policy": policy,
             "counts": {"transitions": len(tr), "episodes": tr.n_episodes,
                        "good": int((tr.attempts - tr.broken).sum()),
                        "broken": int(tr.broken.sum()), "attempts": int(tr.attempts.sum())},
-            "obs_dim": int(tr.obs.shape[1]), "action_dim": int(tr.action.shape[1]),
+            "obs_shape": [int(d) for d in tr.obs.shape[1:]],
+            "action_dim": int(tr.action.shape[1]),
+            **({"frame_stack": tr.obs.depth, "frames": int(len(np.load(
+                tmp / FRAMES_FILE, mmap_mode="r")))} if tr.is_video
+               else {"obs_dim": int(tr.obs.shape[1])}),
             "notes": notes, **(extra or {}),
-            "manifest": {DATA_FILE: {"sha256": sha256_file(tmp / DATA_FILE),
-                                     "bytes": (tmp / DATA_FILE).stat().st_size}},
+            "manifest": {f: {"sha256": sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}
+                         for f in files},
         }
         (tmp / PACK_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
         os.replace(tmp, final)
@@ -322,7 +415,7 @@ def verify_pack(ref: str, store: Path | str | None = None) -> dict[str, Any]:
         if f.stat().st_size != entry["bytes"] or sha256_file(f) != entry["sha256"]:
             raise PackError(f"{f}: does not match its manifest (changed after the pack was "
                             "written); recreate the pack")
-    tr = _from_table(pq.read_table(path / DATA_FILE), str(path / DATA_FILE))
+    tr = _read_transitions(path, meta)
     if len(tr) != meta["counts"]["transitions"]:
         raise PackError(f"{path}: {len(tr)} transitions, pack.json says "
                         f"{meta['counts']['transitions']}")
@@ -337,7 +430,7 @@ def open_pack(ref: str, store: Path | str | None = None, verify: bool = True) ->
         verify_pack(ref, store)
     path = _resolve(ref, store)
     meta = _read_meta(path)
-    return Pack(path, meta, _from_table(pq.read_table(path / DATA_FILE), str(path / DATA_FILE)))
+    return Pack(path, meta, _read_transitions(path, meta))
 
 
 def list_packs(store: Path | str | None = None) -> list[dict[str, Any]]:
@@ -406,12 +499,11 @@ def load_into_replay(pack: Pack, buffer, dual_target: float) -> int:
     """Append a pack's transitions to a replay buffer (cost = broken − e_t·attempts at
     the receiving run's dual target ``dual_target``); returns the count added."""
     tr = pack.transitions
-    if buffer.frame_stack is not None:
-        raise PackError(f"{pack.ref}: cannot load state transitions into a frame-stack replay")
-    if tuple(buffer.obs_shape) != (tr.obs.shape[1],) or buffer.action_dim != tr.action.shape[1]:
-        raise PackError(f"{pack.ref}: observations {tr.obs.shape[1]}-d / actions "
+    if tuple(buffer.obs_shape) != tuple(tr.obs.shape[1:]) or \
+            buffer.action_dim != tr.action.shape[1]:
+        raise PackError(f"{pack.ref}: observations {tuple(tr.obs.shape[1:])} / actions "
                         f"{tr.action.shape[1]}-d do not fit the run's replay "
-                        f"({buffer.obs_shape}, {buffer.action_dim})")
+                        f"({tuple(buffer.obs_shape)}, {buffer.action_dim})")
     cost = tr.broken.astype(np.float64) - dual_target * tr.attempts.astype(np.float64)
     for i in range(len(tr)):
         buffer.add(tr.obs[i], tr.action[i], float(tr.reward[i]), float(cost[i]),

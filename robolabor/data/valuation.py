@@ -163,11 +163,7 @@ def _check(run_dir, seeds: int, steps: int, episodes: int):
     if seeds < 1 or steps < 1 or episodes < 2:
         raise UserError("--seeds and --steps must be >= 1 and --episodes >= 2 (paired "
                         "differences need two episodes)")
-    opened = open_run(run_dir, load_agent=False)
-    if opened.cfg.encoder.type != "mlp":
-        raise UserError(f"{run_dir}: data valuation needs a state run (encoder mlp); packs "
-                        "of video observations are not supported yet")
-    return opened
+    return open_run(run_dir, load_agent=False)
 
 
 def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
