@@ -318,6 +318,8 @@ def cmd_value_data(args: argparse.Namespace) -> int:
     pr = result["price"]
     print(f"{'price':>28}: ${pr['per_robot_hour']:.4f} per robot-hour (tier {pr['tier']}, "
           f"κ = {pr['kappa']:.2f}; shared ${pr['per_robot_hour_shared']:.4f})")
+    print(f"{'valuation recorded':>28}: {result['record']} (robolabor pack table "
+          f"{result['run_dir']})")
     files = result["data_value_files"]
     print(f"{'data_value.json':>28}: " + (", ".join(files) if files else
           "not written (only a customer pack with an interval over >= 2 seeds is)"))

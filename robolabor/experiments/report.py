@@ -116,6 +116,7 @@ def _pack_section(run_path: Path) -> str:
     if not (run_path / VALUATIONS).is_dir():
         return ""
     table = pack_table(run_path, compute_features=False)
+    table["rows"] = [r for r in table["rows"] if r["valued"]]  # this run's packs only
     fig = plot_pack_values(table, run_path / "pack_values.png")
     missing = sum(r["features"] is None for r in table["rows"])
     note = (f"- {missing} pack(s) without features (novelty, prediction): run "
