@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from _report import emit, git_commit
 
-from robolabor.data.estimator import RidgeEstimator
+from robolabor.data.estimator import RidgeEstimator, prediction_scores
 from robolabor.data.library import detection_f1, pack_table, plot_pack_values, two_means
 from robolabor.data.packs import collect, corrupt, make_policy, open_pack, write_pack
 from robolabor.data.valuation import value_pack
@@ -101,11 +101,9 @@ def build_library(run_dir: str, store: Path, library: list[tuple]) -> list[str]:
 
 
 def held_out_library(table: dict, fit_names: set[str], test_names: set[str]) -> dict:
-    """The estimator fitted on one library's valued packs scores another's: Spearman of
-    its predictions of ΔMPL with the measured values, beside the two baselines, and
-    corrupted-pack detection on the held-out packs alone."""
-    from scipy.stats import spearmanr
-
+    """The estimator fitted on one library's valued packs scores another's
+    (``prediction_scores`` of ΔMPL), with corrupted-pack detection on the held-out packs
+    alone."""
     def pick(names):
         return [r for r in table["rows"] if r["valued"] and r["pack"].split("@")[0] in names]
 
@@ -116,10 +114,7 @@ def held_out_library(table: dict, fit_names: set[str], test_names: set[str]) -> 
     truth = np.array([bool(r["corrupted"]) for r in test])
     flagged = two_means(y)
     return {"fit_packs": len(fit), "test_packs": len(test), "target": "delta_mp",
-            "spearman_estimator": float(spearmanr(pred, y).statistic),
-            "spearman_size_only": float(spearmanr([r["transitions"] for r in test], y).statistic),
-            "spearman_knn_novelty": float(spearmanr([-r["features"]["knn_novelty_mean"]
-                                                     for r in test], y).statistic),
+            **prediction_scores([r["features"] for r in test], y, pred),
             "predicted": {r["pack"]: float(p) for r, p in zip(test, pred, strict=True)},
             "detection_f1_delta_mp": detection_f1(flagged, truth),
             "flagged": [r["pack"] for r, f in zip(test, flagged, strict=True) if f]}
@@ -156,7 +151,7 @@ def main() -> None:
     table = pack_table(args.run_dir, store, setting)
     result = {"run_dir": args.run_dir, "seeds": args.seeds, "steps": args.steps,
               "episodes": args.episodes, "setting": setting,
-              "packs": [{k: v for k, v in row.items()} for row in table["rows"]],
+              "packs": table["rows"],
               "estimator": table["estimator"], "detection": table["detection"],
               "commit": git_commit(), "wall_seconds": time.perf_counter() - t0}
     if args.library == "b":

@@ -36,7 +36,7 @@ from scipy.stats import spearmanr
 from robolabor.errors import UserError
 
 __all__ = ["FEATURES", "pack_features", "critic_features", "RidgeEstimator",
-           "held_out_predictions", "estimator_scores"]
+           "held_out_predictions", "prediction_scores", "estimator_scores"]
 
 FEATURES = ("log_size", "novelty_mean", "novelty_p90", "knn_novelty_mean",
             "reward_per_step", "error_rate", "duplicate_fraction", "advantage", "td_ratio",
@@ -61,15 +61,15 @@ def _q_lambda(agent, obs: np.ndarray, action: np.ndarray | None, lam: float
     return agent._lagrangian(q, lam).mean(0).float().cpu().numpy()
 
 
-def _td_error(agent, obs, action, reward, cost, next_obs, terminated, lam: float
-              ) -> np.ndarray:
-    """|r_λ + γ(1 − done)·Q_λ(s', π(s')) − Q_λ(s, a)| per transition (no entropy term:
-    the same omission on pack and replay, so their ratio is unaffected in kind)."""
+def _td_error(agent, q_sa, reward, cost, next_obs, terminated, lam: float) -> np.ndarray:
+    """|r_λ + γ(1 − done)·Q_λ(s', π(s')) − Q_λ(s, a)| per transition, given Q_λ(s, a) (no
+    entropy term: the same omission on pack and replay, so their ratio is unaffected in
+    kind)."""
     cfg = agent.cfg
     target = (cfg.reward_scale * (np.asarray(reward) - lam * np.asarray(cost))
               + cfg.gamma * (1.0 - np.asarray(terminated, np.float32))
               * _q_lambda(agent, next_obs, None, lam))
-    return np.abs(target - _q_lambda(agent, obs, action, lam))
+    return np.abs(target - q_sa)
 
 
 def critic_features(agent, tr, replay: dict[str, np.ndarray], lam: float,
@@ -82,15 +82,16 @@ def critic_features(agent, tr, replay: dict[str, np.ndarray], lam: float,
     adv, td = [], []
     for lo in range(0, len(tr), batch):
         sl = slice(lo, lo + batch)
-        adv.append(_q_lambda(agent, tr.obs[sl], tr.action[sl], lam)
-                   - _q_lambda(agent, tr.obs[sl], None, lam))
-        td.append(_td_error(agent, tr.obs[sl], tr.action[sl], tr.reward[sl], cost[sl],
-                            tr.next_obs[sl], tr.terminated[sl], lam))
+        obs = tr.obs[sl]                                # a video pack's stacks read once
+        q_sa = _q_lambda(agent, obs, tr.action[sl], lam)
+        adv.append(q_sa - _q_lambda(agent, obs, None, lam))
+        td.append(_td_error(agent, q_sa, tr.reward[sl], cost[sl], tr.next_obs[sl],
+                            tr.terminated[sl], lam))
     base = []
     for lo in range(0, len(replay["obs"]), batch):
         sl = slice(lo, lo + batch)
-        base.append(_td_error(agent, replay["obs"][sl], replay["action"][sl],
-                              replay["reward"][sl], replay["cost"][sl],
+        q_sa = _q_lambda(agent, replay["obs"][sl], replay["action"][sl], lam)
+        base.append(_td_error(agent, q_sa, replay["reward"][sl], replay["cost"][sl],
                               replay["next_obs"][sl], replay["terminated"][sl], lam))
     return {"advantage": float(np.concatenate(adv).mean()),
             "td_ratio": float(np.concatenate(td).mean()
@@ -165,16 +166,19 @@ def held_out_predictions(rows: list[dict], y, alpha: float = 1.0) -> np.ndarray:
     return out
 
 
-def _spearman(a, b) -> float:
-    return float(spearmanr(a, b).statistic)
+def prediction_scores(rows: list[dict], y, pred) -> dict[str, float]:
+    """Spearman of predictions ``pred`` with the measured values ``y``, beside the
+    size-only and kNN-novelty baselines on the same packs (``rows``: their features)."""
+    def rho(a) -> float:
+        return float(spearmanr(a, y).statistic)
+
+    return {"packs": len(rows), "spearman_estimator": rho(pred),
+            "spearman_size_only": rho([r["log_size"] for r in rows]),
+            "spearman_knn_novelty": rho([-r["knn_novelty_mean"] for r in rows])}
 
 
 def estimator_scores(rows: list[dict], y, alpha: float = 1.0) -> dict[str, Any]:
-    """Spearman of held-out predictions with the measured values ``y``, beside the
-    size-only and kNN-novelty baselines."""
+    """``prediction_scores`` of leave-one-pack-out predictions."""
     pred = held_out_predictions(rows, y, alpha)
     return {"features": list(FEATURES), "validation": "leave-one-pack-out", "alpha": alpha,
-            "packs": len(rows), "spearman_estimator": _spearman(pred, y),
-            "spearman_size_only": _spearman([r["log_size"] for r in rows], y),
-            "spearman_knn_novelty": _spearman([-r["knn_novelty_mean"] for r in rows], y),
-            "predicted": pred.tolist()}
+            **prediction_scores(rows, y, pred), "predicted": pred.tolist()}

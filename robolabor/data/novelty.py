@@ -278,13 +278,12 @@ class DiffusionNovelty:
                     xt = a * x0[None] + s * eps                                 # (L, B, k)
                     h = act(torch.matmul(xt, w_x) + bias).reshape(-1, bias.shape[-1])
                 else:  # x_t = √ᾱ_t·x0: the first layer's product once, scaled per level
-                    xt = x0.expand(len(cfg.levels), b, self.k)
                     h = act(torch.addcmul(bias, a, torch.matmul(x0, w_x)[None])
                             ).reshape(-1, bias.shape[-1])
                 for i, (w, bb) in enumerate(rest):
                     h = torch.addmm(bb, h, w)
                     h = act(h) if i < len(rest) - 1 else h
-                pred = h.reshape(xt.shape)
+                pred = h.reshape(len(cfg.levels), b, self.k)
                 err += ((pred - eps) if sampled else pred).pow(2).sum(-1)
             out[lo:lo + b] = torch.log(err / draws + 1e-8).T.cpu().numpy()
         if self.has_residual:

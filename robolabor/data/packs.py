@@ -360,8 +360,7 @@ def write_pack(tr: Transitions, name: str, provenance: str, env_id: str, env_par
                        "broken": int(tr.broken.sum()), "attempts": int(tr.attempts.sum())},
             "obs_shape": [int(d) for d in tr.obs.shape[1:]],
             "action_dim": int(tr.action.shape[1]),
-            **({"frame_stack": tr.obs.depth, "frames": int(len(np.load(
-                tmp / FRAMES_FILE, mmap_mode="r")))} if tr.is_video
+            **({"frame_stack": tr.obs.depth, "frames": int(len(keep))} if tr.is_video
                else {"obs_dim": int(tr.obs.shape[1])}),
             "notes": notes, **(extra or {}),
             "manifest": {f: {"sha256": sha256_file(tmp / f), "bytes": (tmp / f).stat().st_size}

@@ -166,16 +166,15 @@ class SyncedStore:
         return True
 
     def delete(self, rel: str) -> None:
-        try:
-            self.fs.delete_file(self.key(rel))
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise self._fail(rel, exc) from None
+        self._delete(self.fs.delete_file, rel)
 
     def delete_dir(self, rel: str) -> None:
+        self._delete(self.fs.delete_dir, rel)
+
+    def _delete(self, op, rel: str) -> None:
+        """``op`` on the object of ``rel``; one already gone is fine."""
         try:
-            self.fs.delete_dir(self.key(rel))
+            op(self.key(rel))
         except FileNotFoundError:
             pass
         except OSError as exc:
