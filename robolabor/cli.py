@@ -248,7 +248,8 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------- data value
 def cmd_pack(args: argparse.Namespace) -> int:
-    """``pack create|list|show|verify``: thin shells over ``robolabor.data.packs``."""
+    """``pack create|list|show|verify|audit``: thin shells over ``robolabor.data.packs``
+    and ``robolabor.data.audit``."""
     from robolabor.data import packs
 
     if args.pack_command == "create":
@@ -267,12 +268,36 @@ def cmd_pack(args: argparse.Namespace) -> int:
         return 0
     elif args.pack_command == "table":
         return _pack_table(args)
+    elif args.pack_command == "audit":
+        return _pack_audit(args)
     elif args.pack_command == "show":
         result = packs.show_pack(args.name, args.store)
     else:
         result = packs.verify_pack(args.name, args.store)
     _print(result, args.json)
     return 0
+
+
+def _pack_audit(args: argparse.Namespace) -> int:
+    """``pack audit NAME``: exit status 1 when the pack fails (``data.audit.audit_pack``)."""
+    from robolabor.data.audit import audit_pack
+
+    result = audit_pack(args.name, args.store, args.alpha, args.max_duplicates)
+    if args.json:
+        print(json.dumps(result, indent=2, default=float))
+    else:
+        verdict = "consistent with" if result["consistent"] else "INCONSISTENT with"
+        print(f"{result['pack']}: {verdict} {result['env_id']} ({result['transitions']} "
+              f"transitions)")
+        fit = "skipped" if result.get("fit_z") is None else \
+            f"z = {result['fit_z']:+.2f} (fails below {result['fit_threshold']:.2f})"
+        print(f"  identities broken: {result.get('identity_fraction', float('nan')):.1%} "
+              f"of rows; outcome fit: {fit}; duplicates: {result['duplicate_fraction']:.1%}")
+        for check, why in result["skipped"].items():
+            print(f"  {check} not checked: {why}")
+        for reason in result["reasons"]:
+            print(f"  fails: {reason}")
+    return 0 if result["consistent"] else 1
 
 
 def _pack_table(args: argparse.Namespace) -> int:
@@ -342,10 +367,17 @@ def add_data_commands(sub) -> None:
     c.add_argument("--seed", type=int, default=0, help="first episode seed")
     c.add_argument("--notes", default="")
     for name, helptext in (("list", "packs in the store"), ("show", "a pack's record"),
-                           ("verify", "check a pack against its manifest")):
+                           ("verify", "check a pack against its manifest"),
+                           ("audit", "check a pack's transitions against the task it says "
+                                     "it came from (exit 1 when they disagree)")):
         q = pks.add_parser(name, help=helptext)
         if name != "list":
             q.add_argument("name", help="NAME (newest version) or NAME@vN")
+        if name == "audit":
+            q.add_argument("--alpha", type=float, default=1e-3,
+                           help="false-positive rate of the outcome-fit test per honest pack")
+            q.add_argument("--max-duplicates", type=float, default=0.05,
+                           help="largest fraction of exactly repeated rows allowed")
     t = pks.add_parser("table", help="every pack as a run sees it: novelty, predicted "
                                      "and measured ΔMPL with CI, price, tier, provenance")
     t.add_argument("run_dir")

@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from robolabor.cli import main
+from robolabor.data.audit import duplicate_fraction
 from robolabor.data.estimator import (
     FEATURES,
     RidgeEstimator,
     critic_features,
-    duplicate_fraction,
     estimator_scores,
     held_out_predictions,
 )

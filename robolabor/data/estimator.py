@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from robolabor.data.audit import duplicate_fraction
 from robolabor.errors import UserError
 
 __all__ = ["FEATURES", "pack_features", "critic_features", "RidgeEstimator",
@@ -96,15 +97,6 @@ def critic_features(agent, tr, replay: dict[str, np.ndarray], lam: float,
     return {"advantage": float(np.concatenate(adv).mean()),
             "td_ratio": float(np.concatenate(td).mean()
                               / max(float(np.concatenate(base).mean()), 1e-12))}
-
-
-def duplicate_fraction(tr) -> float:
-    """1 − distinct (obs, action, reward, next_obs) rows / rows (a video pack's stacks
-    by the frames they end at)."""
-    obs, nxt = (tr.obs.last[:, None], tr.next_obs.last[:, None]) if tr.is_video \
-        else (tr.obs, tr.next_obs)
-    rows = np.concatenate([obs, tr.action, tr.reward[:, None], nxt], axis=1)
-    return 1.0 - len(np.unique(rows, axis=0)) / max(len(rows), 1)
 
 
 def pack_features(pack, latents: np.ndarray, diffusion, knn, critic: dict[str, float]

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from robolabor.data.audit import audit_summary, audit_transitions, screened_price
 from robolabor.data.estimator import (
     FEATURES,
     RidgeEstimator,
@@ -169,6 +170,9 @@ def pack_table(run_dir, store=None, setting: str | None = None, novelty_cfg=None
     for ref, pack in packs.items():
         rec = valued.get(ref)
         policy = pack.meta.get("policy") or {}
+        audit = audit_summary(audit_transitions(pack.transitions, pack.meta["env_id"],
+                                                pack.meta["env_params"]))
+        price = screened_price(rec["price"], audit) if rec else None
         rows.append({
             "pack": ref, "provenance": pack.provenance, "transitions": len(pack.transitions),
             "task": pack.meta.get("env_source") or pack.meta.get("env_id"),
@@ -177,8 +181,9 @@ def pack_table(run_dir, store=None, setting: str | None = None, novelty_cfg=None
             "novelty_mean": (feats.get(ref) or {}).get("novelty_mean"),
             "valued": rec is not None,
             **{t: _interval(rec[t]) if rec else None for t in TARGETS},
-            "price_per_robot_hour": rec["price"]["per_robot_hour"] if rec else None,
-            "tier": rec["price"]["tier"] if rec else None,
+            "audit": audit,
+            "price_per_robot_hour": price["per_robot_hour"] if price else None,
+            "tier": price["tier"] if price else None,
         })
     result = {"run_dir": str(opened.run.path), "checkpoint": opened.checkpoint.name,
               "setting": setting, "settings_available": settings, "rows": rows,
@@ -212,11 +217,20 @@ def _predict(table: dict) -> None:
 
 
 def _detect(table: dict) -> None:
+    labelled = np.array([bool(r["corrupted"]) for r in table["rows"]])
+    if labelled.any() and not labelled.all():
+        flagged = np.array([not r["audit"]["consistent"] for r in table["rows"]])
+        table["detection"]["audit"] = {
+            "f1": detection_f1(flagged, labelled),
+            "flagged": [r["pack"] for r, f in zip(table["rows"], flagged, strict=True) if f],
+            "corrupted": [r["pack"] for r, t in zip(table["rows"], labelled, strict=True)
+                          if t]}
     valued = [r for r in table["rows"] if r["valued"]]
     truth = np.array([bool(r["corrupted"]) for r in valued])
     if not truth.any() or truth.all():
-        table["detection"] = {"reason": "no corrupted pack among the valued ones"
-                              if not truth.any() else "every valued pack is corrupted"}
+        table["detection"]["reason"] = ("no corrupted pack among the valued ones"
+                                        if not truth.any() else "every valued pack is "
+                                        "corrupted")
         return
     for target in TARGETS:
         flagged = two_means([r[target]["mean"] for r in valued])
@@ -236,16 +250,18 @@ def _ci(d: dict | None, digits: int = 2) -> str:
 
 def format_pack_table(table: dict) -> str:
     """The table as Markdown (the CLI prints it, the run report embeds it)."""
-    head = ("| pack | provenance | transitions | novelty | predicted ΔMPL | measured ΔMPL "
-            "items/h [95% CI] | Δ% frontier [95% CI] | price $/robot-h | tier |\n"
-            "|---|---|---:|---:|---:|---:|---:|---:|---|\n")
+    head = ("| pack | provenance | transitions | audit | novelty | predicted ΔMPL | measured "
+            "ΔMPL items/h [95% CI] | Δ% frontier [95% CI] | price $/robot-h | tier |\n"
+            "|---|---|---:|---|---:|---:|---:|---:|---:|---|\n")
     lines = []
     for r in table["rows"]:
         nov = "–" if r["novelty_mean"] is None else f"{r['novelty_mean']:.2f}"
         pred = "–" if r["predicted_delta_mp"] is None else f"{r['predicted_delta_mp']:+.2f}"
         price = "–" if r["price_per_robot_hour"] is None else f"{r['price_per_robot_hour']:.3f}"
         bad = f" (corrupted: {r['corrupted']})" if r["corrupted"] else ""
-        lines.append(f"| {r['pack']}{bad} | {r['provenance']} | {r['transitions']:,} | {nov} "
+        audit = "passes" if r["audit"]["consistent"] else "fails"
+        lines.append(f"| {r['pack']}{bad} | {r['provenance']} | {r['transitions']:,} | {audit} "
+                     f"| {nov} "
                      f"| {pred} | {_ci(r['delta_mp'])} | {_ci(r['delta_pct_of_frontier'])} "
                      f"| {price} | {r['tier'] or '–'} |")
     notes = [f"Valuation setting `{table['setting']}` (checkpoint, continued steps, seeds, "
@@ -261,10 +277,17 @@ def format_pack_table(table: dict) -> str:
                      f"{est['spearman_knn_novelty']:.2f}).")
     elif "reason" in table["estimator"]:
         notes.append(f"No prediction: {table['estimator']['reason']}.")
+    failed = [r for r in table["rows"] if not r["audit"]["consistent"]]
+    notes.append(f"Audit against each pack's own task (`robolabor pack audit`): "
+                 f"{len(failed)} of {len(table['rows'])} fail and are refused a price"
+                 + (": " + "; ".join(f"{r['pack']}: {r['audit']['reasons'][0]}"
+                                     for r in failed) if failed else "") + ".")
     for target, d in table["detection"].items():
         if isinstance(d, dict):
-            notes.append(f"Corrupted-pack detection on {target} (2-means, lower cluster "
-                         f"flagged): F1 {d['f1']:.2f}; flagged {', '.join(d['flagged'])}.")
+            how = ("the audit's verdict" if target == "audit"
+                   else f"{target} (2-means, lower cluster flagged)")
+            notes.append(f"Corrupted-pack detection on {how}: F1 {d['f1']:.2f}; flagged "
+                         f"{', '.join(d['flagged']) or 'none'}.")
     return head + "\n".join(lines) + "\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
 
 

@@ -191,23 +191,42 @@ def collect(env, act: Callable[[np.ndarray, Any], np.ndarray], episodes: int, se
 CORRUPTIONS = ("random_actions", "shuffled_rewards", "duplicates")
 
 
-def corrupt(tr: Transitions, kind: str, seed: int = 0) -> Transitions:
-    """A deliberately damaged copy, for testing that valuation ranks bad data last:
+def corrupt(tr: Transitions, kind: str, seed: int = 0, fraction: float = 1.0) -> Transitions:
+    """A deliberately damaged copy, for testing that valuation and audit catch bad data:
     ``random_actions`` (the actions replaced by uniform draws, outcomes kept: the record
     no longer says what caused them), ``shuffled_rewards`` (rewards and error counts
     permuted across transitions) or ``duplicates`` (the first episode repeated to the
-    same size)."""
+    same size). ``fraction < 1`` damages that share of rows only, chosen at random
+    (duplicates: those rows become copies of other rows of the pack)."""
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"corruption fraction: must be in (0, 1], got {fraction}")
     rng = np.random.default_rng(seed)
     out = tr.subset(slice(None))
+    rows = None if fraction == 1.0 else np.sort(rng.choice(
+        len(tr), max(1, int(round(fraction * len(tr)))), replace=False))
     if kind == "random_actions":
-        out.action = rng.uniform(0.0, 1.0, size=tr.action.shape).astype(np.float32)
+        if rows is None:
+            out.action = rng.uniform(0.0, 1.0, size=tr.action.shape).astype(np.float32)
+        else:
+            out.action = tr.action.copy()
+            out.action[rows] = rng.uniform(0.0, 1.0, size=(len(rows), tr.action.shape[1]))
     elif kind == "shuffled_rewards":
-        perm = rng.permutation(len(tr))
-        out.reward, out.broken, out.attempts = tr.reward[perm], tr.broken[perm], \
-            tr.attempts[perm]
+        idx = np.arange(len(tr))
+        if rows is None:
+            idx = rng.permutation(len(tr))
+        else:
+            idx[rows] = rng.permutation(rows)
+        out.reward, out.broken, out.attempts = tr.reward[idx], tr.broken[idx], \
+            tr.attempts[idx]
     elif kind == "duplicates":
-        first = np.flatnonzero(tr.episode == tr.episode[0])
-        out = tr.subset(np.resize(first, len(tr)))
+        if rows is None:
+            first = np.flatnonzero(tr.episode == tr.episode[0])
+            out = tr.subset(np.resize(first, len(tr)))
+        else:
+            idx = np.arange(len(tr))
+            keep = np.setdiff1d(idx, rows)
+            idx[rows] = rng.choice(keep, len(rows)) if len(keep) else rows
+            out = tr.subset(idx)
     else:
         raise UserError(f"corruption: unknown {kind!r}; choose from {', '.join(CORRUPTIONS)}")
     return out

@@ -15,6 +15,9 @@ the training: an episode-level interval would ignore training noise.
 Reported per pack: ΔMPL (items/h), Δ real output per hour (good output at the task's
 base prices, ``econ.output`` through the ledger), Δ profit per hour and Δ% of the
 frontier, each with its CI over seeds, plus each seed's paired episode interval.
+Every pack is audited against the task it says it came from (``data.audit``) before
+any training; a pack that fails is still measured but refused a price, and a refused
+customer pack moves no share (``write_data_value`` writes nothing for it).
 
 Subsets: ``value_packs`` computes a utility U(S) = mean MP over seeds after training
 with the packs in S (memoised per subset) and derives leave-one-out values
@@ -34,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from robolabor.data.audit import audit_summary, audit_transitions, screened_price
 from robolabor.econ.allocation import delta_mpl
 from robolabor.econ.data_price import pack_price
 from robolabor.econ.stats import mean_interval
@@ -176,6 +180,8 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
     from robolabor.data.packs import open_pack
 
     p = open_pack(pack, store)  # verified before any training starts
+    audit = audit_summary(audit_transitions(p.transitions, p.meta["env_id"],
+                                            p.meta["env_params"]))
     out = Path(out) if out is not None else \
         opened.run.path.parent / f"{opened.run.path.name}-value-{p.name}"
     seed_list = report_seeds(seeds, seed_start)
@@ -228,9 +234,11 @@ def value_pack(run_dir, pack: str, eval_env: str | None = None, seeds: int = 3,
     low = d["ci_low"] if math.isfinite(d["ci_low"]) else min(0.0, d["mean"])  # none: κ = 0
     price = pack_price(unit_value, d["mean"], low, hours=1.0, sites=1.0)
     shared = pack_price(unit_value, d["mean"], low, hours=1.0, sites=1.0, shared=True)
-    result["price"] = {"unit_value": unit_value, "kappa": price.kappa, "tier": price.tier,
-                       "per_robot_hour": price.price, "per_robot_hour_shared": shared.price,
-                       "formula": "P = p·κ·E[ΔMPL]·H·S (H = 1 h, S = 1 site)"}
+    result["audit"] = audit
+    result["price"] = screened_price(
+        {"unit_value": unit_value, "kappa": price.kappa, "tier": price.tier,
+         "per_robot_hour": price.price, "per_robot_hour_shared": shared.price,
+         "formula": "P = p·κ·E[ΔMPL]·H·S (H = 1 h, S = 1 site)"}, audit)
     from robolabor.data.packs import default_store
 
     result["store"] = str(Path(store if store is not None else default_store()).resolve())
@@ -275,6 +283,8 @@ def write_data_value(result: dict[str, Any]) -> list[str]:
 
     if result["provenance"] != "customer":
         return []
+    if not result.get("audit", {"consistent": True})["consistent"]:
+        return []  # refused data moves no share
     d = result["delta_mp"]
     entry = {"mean": d["mean"], "ci_low": d["ci_low"], "ci_high": d["ci_high"],
              "pack": result["pack"], "seeds": result["seeds"], "eval_task": result["eval_task"]}
