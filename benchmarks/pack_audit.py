@@ -52,7 +52,7 @@ def null_control(packs: int, episodes: int, alpha: float) -> dict:
     for task, env_id, params, env in _envs():
         for policy in ("random", "optimum"):
             act, _ = make_policy(policy, env, seed=NULL_SEED)
-            for i in range(per_cell):
+            for _ in range(per_cell):
                 seed = NULL_SEED + 1000 * len(rows)
                 a = audit_transitions(collect(env, act, episodes, seed), env_id, params, alpha)
                 rows.append({"task": task, "policy": policy, "seed": seed,
