@@ -18,6 +18,11 @@ palette (``novelty_far_palette_physics.yaml``).
 
 Reported per method and set: AUROC and FPR95 (OOD positive), and per method the scoring
 throughput in latents/s on one core (torch and BLAS at one thread), fit seconds.
+``--windows K1,K2`` adds the same metrics for a stream of latents rather than one: each
+test episode cut into consecutive, non-overlapping windows of K minutes (the remainder
+dropped), a window scored by the mean of its latents' scores (keys ``SET_wK``). A
+variant that changes only part of a shift (a later rush) leaves many single frames
+in-distribution; a window asks whether the last K minutes were.
 
     OMP_NUM_THREADS=1 python benchmarks/novelty.py runs/base-state-s0 --json
 """
@@ -34,6 +39,7 @@ from _report import emit, git_commit
 
 from robolabor.data.novelty import (
     METHODS,
+    auroc,
     build_detector,
     detection_metrics,
     encode_observations,
@@ -53,9 +59,10 @@ SETS_BY_ENV = {  # the sets of a run on another env (pixel latents of the physic
                                              "far": "novelty_far_palette_physics.yaml"}}
 
 
-def test_latents(opened, config: str | None, episodes: int, seed: int) -> np.ndarray:
+def test_latents(opened, config: str | None, episodes: int, seed: int) -> list[np.ndarray]:
     """Latents of ``episodes`` episodes (env seeds seed, seed+1, ...) acted by the run's
-    agent (stochastic), encoded an episode at a time (frame stacks are never all kept)."""
+    agent (stochastic), encoded an episode at a time (frame stacks are never all kept);
+    one array per episode."""
     cfg = load_config(config) if config else opened.cfg
     env = make_env(cfg.env.id, cfg.env.config)
     agent = opened.agent
@@ -70,7 +77,38 @@ def test_latents(opened, config: str | None, episodes: int, seed: int) -> np.nda
             done = terminated or truncated
         out.append(encode_observations(agent, np.stack(seen)))
     env.close()
-    return np.concatenate(out)
+    return out
+
+
+def window_scores(scores: np.ndarray, lengths: list[int], k: int) -> list[np.ndarray]:
+    """Per episode, the mean score of each non-overlapping window of ``k`` consecutive
+    latents (the episode's remainder dropped)."""
+    out, start = [], 0
+    for n in lengths:
+        ep = scores[start:start + n]
+        start += n
+        m = n // k
+        if m:
+            out.append(ep[:m * k].reshape(m, k).mean(axis=1))
+    if not out:
+        raise SystemExit(f"--windows: {k} minutes is longer than every test episode")
+    return out
+
+
+def window_metrics(w_in: list[np.ndarray], w_out: list[np.ndarray], reps: int = 1000,
+                   seed: int = 0) -> dict:
+    """AUROC and FPR95 of window scores, with a 95% bootstrap CI of the AUROC over
+    episodes (windows of one episode are not independent; episodes are)."""
+    rng = np.random.default_rng(seed)
+    boot = []
+    for _ in range(reps):
+        a = np.concatenate([w_in[i] for i in rng.integers(len(w_in), size=len(w_in))])
+        b = np.concatenate([w_out[i] for i in rng.integers(len(w_out), size=len(w_out))])
+        boot.append(auroc(a, b))
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    return detection_metrics(np.concatenate(w_in), np.concatenate(w_out)) | {
+        "auroc_ci": [float(lo), float(hi)], "windows_id": int(sum(map(len, w_in))),
+        "windows_out": int(sum(map(len, w_out))), "episodes": [len(w_in), len(w_out)]}
 
 
 def throughput(det, z: np.ndarray, n: int, repeats: int = 3) -> float:
@@ -104,8 +142,14 @@ def main() -> None:
     ap.add_argument("--throughput-only", action="store_true",
                     help="fit and time scoring only (on the replay's held-out latents): no "
                          "test sets, no detection metrics")
+    ap.add_argument("--windows", default="",
+                    help="comma list of window lengths in minutes (e.g. 10,120): "
+                         "detection of a stream of latents, keys SET_wK")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    windows = [int(k) for k in args.windows.split(",") if k]
+    if any(k < 1 for k in windows):
+        raise SystemExit("--windows: lengths must be >= 1 minute")
     torch.set_num_threads(1)
     opened = open_run(args.run_dir)
     fit_z, hold_z = replay_latents(opened.agent, load_replay(opened))
@@ -113,11 +157,13 @@ def main() -> None:
     set_files = SETS_BY_ENV.get(opened.cfg.env.id, SETS)
     if args.throughput_only:
         set_files = {}
-    sets = {"id": hold_z if args.throughput_only else
-            test_latents(opened, None, args.episodes, seed0)}
+    episodes = {"id": [hold_z] if args.throughput_only else
+                test_latents(opened, None, args.episodes, seed0)}
     for i, (name, fname) in enumerate(set_files.items()):
-        sets[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,
-                                  seed0 + 1000 * (i + 1))
+        episodes[name] = test_latents(opened, str(VARIANTS / fname), args.episodes,
+                                      seed0 + 1000 * (i + 1))
+    sets = {k: np.concatenate(v) for k, v in episodes.items()}
+    lengths = {k: [len(e) for e in v] for k, v in episodes.items()}
     parts = Path(opened.run.path).parts
     result: dict = {
         "run_dir": str(Path(*parts[parts.index("runs"):])) if "runs" in parts
@@ -129,6 +175,7 @@ def main() -> None:
         "sets": {"id": "the run's own task", **set_files}, "threads": 1,
         "episode_seed": seed0, "commit": git_commit(),
         "episodes_kind": "reported" if seed0 >= REPORT_EVAL_SEED else "tuning",
+        "windows": windows,
     }
     methods = []
     for method in args.methods.split(","):
@@ -145,9 +192,14 @@ def main() -> None:
                                             else ""): det.rescored(noise=m, levels=ls)
                         for m in modes for ls in levels}
         for key, d in variants.items():
-            s_id = d.score(sets["id"])
-            row = {name: detection_metrics(s_id, d.score(z)) for name, z in sets.items()
+            scored = {name: d.score(z) for name, z in sets.items()}
+            row = {name: detection_metrics(scored["id"], s) for name, s in scored.items()
                    if name != "id"}
+            for k in windows:
+                w_id = window_scores(scored["id"], lengths["id"], k)
+                for name in set_files:
+                    row[f"{name}_w{k}"] = window_metrics(
+                        w_id, window_scores(scored[name], lengths[name], k))
             row["fit_seconds"] = fit_s
             row["latents_per_s"] = throughput(d, sets["id"], args.throughput_n)
             if method == "diffusion":

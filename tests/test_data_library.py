@@ -196,6 +196,12 @@ def test_pack_table_detects_a_labelled_corrupted_pack(tiny):
     det = table["detection"]["delta_mp"]
     assert det["corrupted"] == ["k-bad@v1"] and det["flagged"] == ["k-bad@v1"]
     assert det["f1"] == 1.0
+    # the audit flags it from its transitions alone, and refuses it a price
+    assert table["detection"]["audit"]["flagged"] == ["k-bad@v1"]
+    row = next(r for r in table["rows"] if r["pack"] == "k-bad@v1")
+    assert not row["audit"]["consistent"] and row["tier"] == "refused"
+    assert row["price_per_robot_hour"] == 0.0
+    assert all(r["audit"]["consistent"] for r in table["rows"] if r["pack"] != "k-bad@v1")
 
 
 def _small_diffusion():
