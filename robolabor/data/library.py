@@ -12,10 +12,11 @@ episodes, task), so one table never mixes valuations made under different budget
 its provenance, size, novelty against the run's replay, measured ΔMPL and Δ% of the
 frontier with their CIs over seeds, the estimator's prediction (``data.estimator``;
 a valued pack is predicted by a model fitted on the other valued packs, so every
-prediction shown for a valued pack is held out), price and tier. Where the store holds
+prediction shown for a valued pack is held out), its audit against its own task
+(``data.audit``: a pack that fails is refused a price), price and tier. Where the store holds
 deliberately corrupted packs (their collecting record names the corruption), the table
 also scores corrupted-pack detection as OpenDataVal does: 2-means on the values, the
-lower cluster flagged, F1 against the labels.
+lower cluster flagged, F1 against the labels, and the audit's own F1.
 """
 
 from __future__ import annotations
