@@ -291,6 +291,7 @@ class Lease:
     def __init__(self, folder: Path, holder: dict[str, Any]) -> None:
         self.path, self.holder = folder / "lease.json", holder
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # a beat in flight never rewrites a released lease
 
     def _read(self) -> dict[str, Any] | None:
         try:
@@ -316,18 +317,22 @@ class Lease:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.BEAT):
-            held = self._read()
-            if held is not None and held.get("token") != self.holder["token"]:
-                os._exit(3)  # fenced: another attempt owns the trial now
-            self._write()
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                held = self._read()
+                if held is not None and held.get("token") != self.holder["token"]:
+                    os._exit(3)  # fenced: another attempt owns the trial now
+                self._write()
 
     def _remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
     def release(self) -> None:
-        self._stop.set()
-        if (self._read() or {}).get("token") == self.holder["token"]:
-            self._remove()
+        with self._lock:
+            self._stop.set()
+            if (self._read() or {}).get("token") == self.holder["token"]:
+                self._remove()
 
 
 class StoreLease(Lease):
